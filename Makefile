@@ -1,0 +1,27 @@
+# `make help` lists the targets. Every target installs into .venv first when pyproject.toml changed.
+.DEFAULT_GOAL := help
+VENV := .venv
+PY := $(VENV)/bin/python
+ARGS ?=
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed ## Create .venv and install the package with its test tools
+
+train: $(VENV)/.installed ## Train on the embedded default data (ARGS="model=conv latent=16" to override)
+	$(PY) src/train.py $(ARGS)
+
+test: $(VENV)/.installed ## Run the test suite
+	$(PY) -m pytest -q tests
+
+clean: ## Remove run outputs (keeps .venv)
+	rm -rf outputs/2* outputs/multirun .pytest_cache
+
+.PHONY: help install train test clean

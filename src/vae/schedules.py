@@ -1,0 +1,85 @@
+"""KL weight (beta) schedules, each a pure function of the global step.
+
+Computing from the step, never from a counter, means a resumed run continues the schedule.
+Each class is the `beta=` config group's target: `beta(step)` is the KL weight in force and
+`capacity(step)` the KL target C of the capacity objective (None for a plain beta * KL).
+"""
+
+from vae.errors import ConfigError, check_int, check_number
+
+
+def linear_warmup(step: int, warmup_steps: int, start: float, end: float) -> float:
+    """Beta rises linearly from `start` to `end` over `warmup_steps`, then stays (Bowman et al. 2016)."""
+    if step >= warmup_steps:
+        return end
+    return start + (end - start) * step / warmup_steps
+
+
+def cyclical(step: int, cycle_steps: int, ratio: float, start: float, end: float) -> float:
+    """Beta repeats a ramp: up from `start` over the first `ratio` of each cycle, then `end` (Fu et al. 2019)."""
+    tau = (step % cycle_steps) / cycle_steps
+    if tau >= ratio:
+        return end
+    return start + (end - start) * tau / ratio
+
+
+class Constant:
+    """beta * KL with a fixed beta; beta = 1 is the plain ELBO."""
+
+    def __init__(self, value: float = 1.0):
+        self.value = check_number("beta.value", value, 0.0)
+
+    def beta(self, step: int) -> float:
+        return self.value
+
+    def capacity(self, step: int) -> float | None:
+        return None
+
+
+class Linear:
+    """KL annealing: beta warms up linearly, which helps against posterior collapse."""
+
+    def __init__(self, warmup_steps: int = 1000, start: float = 0.0, end: float = 1.0):
+        self.warmup_steps = check_int("beta.warmup_steps", warmup_steps, 0)
+        self.start = check_number("beta.start", start, 0.0)
+        self.end = check_number("beta.end", end, 0.0)
+
+    def beta(self, step: int) -> float:
+        return linear_warmup(step, self.warmup_steps, self.start, self.end)
+
+    def capacity(self, step: int) -> float | None:
+        return None
+
+
+class Cyclical:
+    """Cyclical annealing: the warm-up repeats every `cycle_steps`."""
+
+    def __init__(self, cycle_steps: int = 1000, ratio: float = 0.5, start: float = 0.0, end: float = 1.0):
+        self.cycle_steps = check_int("beta.cycle_steps", cycle_steps, 1)
+        self.ratio = check_number("beta.ratio", ratio, 0.0)
+        if self.ratio > 1.0:
+            raise ConfigError(f"beta.ratio={ratio} is invalid: it must be a number in [0, 1]")
+        self.start = check_number("beta.start", start, 0.0)
+        self.end = check_number("beta.end", end, 0.0)
+
+    def beta(self, step: int) -> float:
+        return cyclical(step, self.cycle_steps, self.ratio, self.start, self.end)
+
+    def capacity(self, step: int) -> float | None:
+        return None
+
+
+class Capacity:
+    """Loss gamma * |KL - C(t)|, C rising linearly from 0 to `max_capacity` nats (Burgess et al. 2018)."""
+
+    def __init__(self, gamma: float = 1000.0, max_capacity: float = 25.0, capacity_steps: int = 10000):
+        self.gamma = check_number("beta.gamma", gamma, 0.0)
+        self.max_capacity = check_number("beta.max_capacity", max_capacity, 0.0)
+        self.capacity_steps = check_int("beta.capacity_steps", capacity_steps, 0)
+
+    def beta(self, step: int) -> float:
+        return self.gamma
+
+    def capacity(self, step: int) -> float | None:
+        return linear_warmup(step, self.capacity_steps, 0.0, self.max_capacity)
+

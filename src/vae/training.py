@@ -1,0 +1,71 @@
+"""`train(cfg)`: build the data, the system, the callbacks and the Trainer from a composed config, fit, test.
+
+A plain function, so tests call it with a config from Hydra's `compose`; `src/train.py` wraps it.
+"""
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import lightning as L
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from vae.data import ImageData
+from vae.errors import ConfigError, check_int
+from vae.system import VAE
+
+log = logging.getLogger(__name__)
+
+
+def build_system(cfg: DictConfig, datamodule: ImageData) -> VAE:
+    """The VAE for this config, its nets shaped by the data."""
+    check_int("latent", cfg.latent, 1)
+    encoder = instantiate(cfg.model.encoder, in_shape=datamodule.shape)
+    decoder = instantiate(cfg.model.decoder, out_shape=datamodule.shape, params_per_pixel=datamodule.params_per_pixel)
+    return VAE(
+        encoder,
+        decoder,
+        beta_schedule=instantiate(cfg.beta),
+        likelihood=datamodule.likelihood,
+        lr=cfg.optim.lr,
+        latent_dim=cfg.latent,
+        config=OmegaConf.to_container(cfg, resolve=True),
+    )
+
+
+def build_trainer(cfg: DictConfig) -> L.Trainer:
+    callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values() if c]
+    loggers = [instantiate(c) for c in cfg.get("logger", {}).values() if c]
+    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write whole or not at all: a crash never leaves half a file."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit on the train split, choose the best checkpoint by val/elbo, report its test metrics."""
+    run_dir = Path(cfg.paths.output_dir)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"paths.output_dir={run_dir} cannot be written ({err.strerror}): choose another") from None
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule = instantiate(cfg.data)
+    system = build_system(cfg, datamodule)
+    trainer = build_trainer(cfg)
+    trainer.fit(system, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    (results,) = trainer.test(system, datamodule=datamodule, ckpt_path=best or None, verbose=False)
+    results = {name: float(value) for name, value in results.items()}
+    if trainer.is_global_zero:
+        write_json(run_dir / "results.json", {**results, "checkpoint": best, "run_dir": str(run_dir)})
+        summary = "  ".join(f"{name}={value:.2f}" for name, value in results.items() if name != "test/beta")
+        log.info("Test: %s", summary)
+        log.info("Run folder: %s", run_dir)
+    return results

@@ -1,0 +1,61 @@
+"""The ELBO's pieces against independent oracles: torch.distributions and Monte Carlo."""
+
+import torch
+from torch.distributions import Bernoulli, Normal, kl_divergence
+
+from vae.elbo import bernoulli_log_likelihood, gaussian_kl, gaussian_log_likelihood, kl_penalty, reparameterize
+
+torch.manual_seed(0)
+
+
+def test_gaussian_kl_matches_torch_distributions():
+    mu, logvar = torch.randn(16, 5), torch.randn(16, 5)
+    q, p = Normal(mu, torch.exp(0.5 * logvar)), Normal(torch.zeros(5), torch.ones(5))
+    torch.testing.assert_close(gaussian_kl(mu, logvar), kl_divergence(q, p).sum(dim=1))
+
+
+def test_gaussian_kl_matches_monte_carlo():
+    mu, logvar = torch.tensor([[0.7, -1.2]]), torch.tensor([[-0.5, 0.3]])
+    q, p = Normal(mu, torch.exp(0.5 * logvar)), Normal(0.0, 1.0)
+    z = q.sample((200_000,))  # (S, 1, 2)
+    estimate = (q.log_prob(z) - p.log_prob(z)).sum(-1).mean(0)
+    torch.testing.assert_close(gaussian_kl(mu, logvar), estimate, atol=0.02, rtol=0)
+
+
+def test_gaussian_kl_is_zero_at_the_prior():
+    assert gaussian_kl(torch.zeros(3, 4), torch.zeros(3, 4)).abs().max() == 0
+
+
+def test_bernoulli_log_likelihood_matches_torch_distributions():
+    logits, x = torch.randn(8, 1, 28, 28), torch.rand(8, 1, 28, 28).round()
+    expected = Bernoulli(logits=logits).log_prob(x).flatten(1).sum(1)
+    torch.testing.assert_close(bernoulli_log_likelihood(logits, x), expected)
+
+
+def test_bernoulli_log_likelihood_is_stable_for_huge_logits():
+    logits = torch.tensor([[100.0, -100.0, 100.0]])
+    right, wrong = torch.tensor([[1.0, 0.0, 1.0]]), torch.tensor([[0.0, 1.0, 1.0]])
+    assert bernoulli_log_likelihood(logits, right).item() > -1e-6  # log 1, not nan
+    torch.testing.assert_close(bernoulli_log_likelihood(logits, wrong), torch.tensor([-200.0]))
+
+
+def test_gaussian_log_likelihood_matches_torch_distributions():
+    mean, logvar, x = torch.randn(4, 3, 8, 8), torch.randn(4, 3, 8, 8), torch.rand(4, 3, 8, 8)
+    expected = Normal(mean, torch.exp(0.5 * logvar)).log_prob(x).flatten(1).sum(1)
+    torch.testing.assert_close(gaussian_log_likelihood(mean, logvar, x), expected)
+
+
+def test_reparameterize_draws_from_q_and_passes_gradients():
+    mu = torch.tensor([[2.0, -1.0]], requires_grad=True)
+    logvar = torch.tensor([[0.0, -2.0]], requires_grad=True)
+    z = reparameterize(mu.expand(100_000, 2), logvar.expand(100_000, 2))
+    torch.testing.assert_close(z.mean(0), mu[0].detach(), atol=0.02, rtol=0)
+    torch.testing.assert_close(z.std(0), torch.exp(0.5 * logvar[0]).detach(), atol=0.02, rtol=0)
+    z.sum().backward()
+    assert mu.grad is not None and logvar.grad is not None and logvar.grad.abs().sum() > 0
+
+
+def test_kl_penalty_weights_or_targets_the_kl():
+    kl = torch.tensor([3.0, 10.0])
+    torch.testing.assert_close(kl_penalty(kl, 0.5), torch.tensor([1.5, 5.0]))
+    torch.testing.assert_close(kl_penalty(kl, 2.0, capacity=5.0), torch.tensor([4.0, 10.0]))
