@@ -39,7 +39,7 @@ def user_error_message(exc: BaseException) -> str | None:
         group, _, choice = exc.missing_cfg_file.rpartition("/")
         return f"{group}={choice} is not an option: choose one of {', '.join(sorted(exc.options))}"
     if isinstance(exc, (ConfigCompositionException, OverrideParseException)):
-        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        lines = [line.strip().rstrip(".") for line in str(exc).splitlines() if line.strip()]
         return "; ".join(lines[:2])  # Hydra's own words; the rest is its search path
     return None
 
