@@ -18,6 +18,7 @@ TINY = [  # a few real steps: enough to run every code path, short enough for CI
     "+trainer.enable_model_summary=false",
     "trainer.accelerator=cpu",
     "data.batch_size=32",
+    "trainer.log_every_n_steps=1",
 ]
 
 os.environ.setdefault("WANDB_MODE", "offline")

@@ -1,0 +1,58 @@
+"""Every option of every config group composes and instantiates; `latent` reaches every model."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from conftest import CONF, make_config
+from vae.data import ImageData
+from vae.training import build_system, build_trainer
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+def test_groups_hold_the_designed_options():
+    assert options("model") == ["conv", "mlp"]
+    assert options("beta") == ["capacity", "constant", "cyclical", "linear"]
+    assert set(options("data")) >= {"mnist5k", "mnist", "fashion_mnist", "kmnist", "cifar10", "folder"}
+    assert options("trainer") == ["cpu", "ddp", "default", "gpu"]
+
+
+@pytest.mark.parametrize("model", options("model"))
+@pytest.mark.parametrize("data", options("data"))
+@pytest.mark.parametrize("latent", [1, 16])
+def test_model_and_data_compose_into_a_system(tmp_path, model, data, latent):
+    cfg = make_config(tmp_path, [f"model={model}", f"data={data}", f"latent={latent}", "++data.path=unused"])
+    datamodule = instantiate(cfg.data)
+    assert isinstance(datamodule, ImageData)
+    system = build_system(cfg, datamodule)
+    x = torch.rand(2, *datamodule.shape)
+    params, mu, _ = system(x)
+    assert mu.shape == (2, latent)
+    assert params.shape == (2, datamodule.shape[0] * datamodule.params_per_pixel, *datamodule.shape[1:])
+    assert system.log_likelihood(params, x).shape == (2,)
+
+
+@pytest.mark.parametrize("beta", options("beta"))
+def test_beta_schedules_instantiate(tmp_path, beta):
+    schedule = instantiate(make_config(tmp_path, [f"beta={beta}"]).beta)
+    values = [schedule.beta(step) for step in range(0, 20_000, 97)]
+    assert min(values) >= 0 and max(values) > 0
+
+
+@pytest.mark.parametrize("trainer", ["cpu", "default", "ddp"])
+@pytest.mark.parametrize("precision", ["32", "bf16-mixed"])
+def test_trainers_instantiate(tmp_path, trainer, precision):
+    overrides = [f"trainer={trainer}", f"trainer.precision={precision}", "trainer.accelerator=cpu"]
+    built = build_trainer(make_config(tmp_path, overrides))
+    assert built.max_epochs == 50 and str(built.precision).startswith(precision)
+    assert Path(built.default_root_dir) == tmp_path
+
+
+def test_gpu_trainer_asks_for_a_gpu(tmp_path):
+    cfg = make_config(tmp_path, ["trainer=gpu", "trainer.precision=16-mixed"])
+    assert cfg.trainer.accelerator == "gpu" and cfg.trainer.precision == "16-mixed"
