@@ -17,6 +17,7 @@ from vae.errors import ConfigError, check_int
 from vae.system import VAE
 
 log = logging.getLogger(__name__)
+logging.getLogger("lightning").handlers.clear()  # its own console handler doubles every line under Hydra's
 
 
 def build_system(cfg: DictConfig, datamodule: ImageData) -> VAE:
