@@ -3,6 +3,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 ARGS ?=
+EPOCHS ?= 10
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -21,7 +22,10 @@ train: $(VENV)/.installed ## Train on the embedded default data (ARGS="model=con
 test: $(VENV)/.installed ## Run the test suite
 	$(PY) -m pytest -q tests
 
+bench: $(VENV)/.installed ## Time the project against a raw PyTorch loop on full MNIST (EPOCHS=3 to shorten)
+	$(PY) benchmarks/bench.py --epochs $(EPOCHS) $(BENCH_ARGS)
+
 clean: ## Remove run outputs (keeps .venv)
 	rm -rf outputs/2* outputs/multirun .pytest_cache
 
-.PHONY: help install train test clean
+.PHONY: help install train test bench clean

@@ -1,5 +1,6 @@
 """Pictures of the model during training: PNG grids in the run folder, sent to every attached logger."""
 
+import time
 from pathlib import Path
 
 import lightning as L
@@ -51,6 +52,24 @@ class ImageGrids(L.Callback):
         for name, grid in grids.items():
             save_image(grid, self.out_dir / f"{name}{suffix}.png")
             send_image(trainer, f"images/{name}", grid.cpu())
+
+
+class EpochTimer(L.Callback):
+    """Logs `train/epoch_time` (seconds) and `train/samples_per_s` of each epoch's training part, validation excluded."""
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self.samples, self.start = 0, time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.samples += len(batch[0])
+        if batch_idx + 1 == trainer.num_training_batches and pl_module.device.type == "cuda":
+            torch.cuda.synchronize()  # count the queued GPU work in this epoch
+        self.end = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        seconds = self.end - self.start
+        pl_module.log("train/epoch_time", seconds, on_epoch=True)
+        pl_module.log("train/samples_per_s", self.samples / seconds, on_epoch=True)
 
 
 def send_image(trainer: L.Trainer, key: str, grid: Tensor) -> None:

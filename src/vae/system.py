@@ -65,6 +65,8 @@ class VAE(L.LightningModule):
         if capacity is not None:
             metrics["capacity"] = capacity
         on_step = stage == "train"  # train per step; val and test as epoch means, reduced across ranks
+        if on_step and not self.trainer._logger_connector.should_update_logs:
+            return loss  # step metrics are written every log_every_n_steps; a `self.log` in between only costs time
         for name, value in metrics.items():
             self.log(
                 f"{stage}/{name}",

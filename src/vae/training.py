@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import lightning as L
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -60,6 +61,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule = instantiate(cfg.data)
     system = build_system(cfg, datamodule)
     trainer = build_trainer(cfg)
+    if cfg.model.get("compile"):  # Lightning unwraps the compiled module for checkpoints
+        system = torch.compile(system)
     trainer.fit(system, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     (results,) = trainer.test(system, datamodule=datamodule, ckpt_path=best or None, verbose=False)
