@@ -67,9 +67,9 @@ class EpochTimer(L.Callback):
         self.end = time.perf_counter()
 
     def on_train_epoch_end(self, trainer, pl_module):
-        seconds = self.end - self.start
-        pl_module.log("train/epoch_time", seconds, on_epoch=True)
-        pl_module.log("train/samples_per_s", self.samples / seconds, on_epoch=True)
+        seconds = self.end - self.start  # rank zero's clock; every rank sees as many samples
+        pl_module.log("train/epoch_time", seconds, on_epoch=True, rank_zero_only=True)
+        pl_module.log("train/samples_per_s", self.samples * trainer.world_size / seconds, on_epoch=True, rank_zero_only=True)
 
 
 def send_image(trainer: L.Trainer, key: str, grid: Tensor) -> None:

@@ -196,7 +196,7 @@ class ImageData(L.LightningDataModule):
             generator = torch.Generator().manual_seed(self.split_seed)
             val, test = (fixed_binarisation(*part, generator) for part in (val, test))
         device = self.trainer.strategy.root_device if self.trainer else torch.device("cpu")
-        if device.type == "cuda":  # batches are then sliced on the GPU, no copy per step
+        if device.type != "cpu":  # batches are then sliced on the GPU, no copy per step
             train, val, test = ((x.to(device), y.to(device)) for x, y in (train, val, test))
         self.splits = {"train": train, "val": val, "test": test}
 
