@@ -17,7 +17,7 @@ def main(cfg: DictConfig) -> float:
     from vae.training import train
 
     results = train(cfg)
-    return results.get("test/elbo", float("nan"))  # for Hydra sweepers, which read the return value
+    return -results.get("val/elbo", float("nan"))  # validation NLL bound (-ELBO): what sweepers minimise
 
 
 if __name__ == "__main__":

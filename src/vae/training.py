@@ -67,6 +67,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     (results,) = trainer.test(system, datamodule=datamodule, ckpt_path=best or None, verbose=False)
     results = {name: float(value) for name, value in results.items()}
+    if trainer.checkpoint_callback and trainer.checkpoint_callback.best_model_score is not None:
+        results["val/elbo"] = float(trainer.checkpoint_callback.best_model_score)  # the best epoch's
     if trainer.is_global_zero:
         write_json(run_dir / "results.json", {**results, "checkpoint": best, "run_dir": str(run_dir)})
         summary = "  ".join(f"{name}={value:.2f}" for name, value in results.items() if name != "test/beta")
