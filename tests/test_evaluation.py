@@ -2,6 +2,7 @@
 exact log p(x) of probabilistic PCA (a VAE whose decoder is linear with Gaussian noise)."""
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -142,3 +143,46 @@ def test_evaluate_reports_every_metric_consistently():
     assert len(metrics["kl_per_dim"]) == Z_DIM and sum(metrics["kl_per_dim"]) == pytest.approx(metrics["kl"], abs=1e-3)
     assert metrics["active_units"] == 2 and metrics["nll_samples"] == 1000
     assert "kl_per_dim" in format_table(metrics)
+
+
+def test_training_ends_with_the_evaluation_and_eval_py_repeats_it_on_the_whole_test_split(tmp_path):
+    import json
+
+    from conftest import TINY, make_config, run_script
+    from vae.training import train
+
+    results = train(make_config(tmp_path, [*TINY, "nll_samples=20"]))  # 2 test batches of 32
+    saved = json.loads((tmp_path / "results.json").read_text())
+    for name in ("test/elbo", "test/rec", "test/kl", "test/nll", "test/bpd", "test/active_units"):
+        assert saved[name] == pytest.approx(results[name])
+    assert saved["test/nll"] < -saved["test/elbo"] + 5  # log p(x) >= ELBO, up to noise
+    assert saved["test/bpd"] == pytest.approx(saved["test/nll"] / (784 * math.log(2)))
+    assert len(saved["test/kl_per_dim"]) == 20 and saved["test/nll_samples"] == 20
+
+    ckpt = tmp_path / "checkpoints" / "best.ckpt"
+    result = run_script("eval.py", f"ckpt_path={ckpt}", "nll_samples=10", "chunk_size=640", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = dict(line.split(maxsplit=1) for line in result.stdout.splitlines() if line.startswith("test/"))
+    evaluated = json.loads((tmp_path / "results.json").read_text())  # rewritten beside the checkpoint's run
+    assert evaluated["test/nll_samples"] == 10 and evaluated["checkpoint"] == str(ckpt)
+    assert float(rows["test/nll"]) == pytest.approx(evaluated["test/nll"], abs=0.01)
+    assert evaluated["test/nll"] == pytest.approx(saved["test/nll"], rel=0.05)  # all 500 test digits vs 64
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({}, "ckpt_path is required"),
+        ({"ckpt_path": "nowhere.ckpt"}, "ckpt_path=nowhere.ckpt does not exist"),
+        ({"ckpt_path": "x.ckpt", "nll_samples": 0}, "nll_samples=0 is invalid"),
+    ],
+)
+def test_eval_user_errors_name_the_bad_value(overrides, message):
+    from omegaconf import OmegaConf
+
+    from vae.errors import ConfigError
+    from vae.evaluation import evaluate_checkpoint
+
+    cfg = OmegaConf.merge(OmegaConf.load(Path(__file__).parents[1] / "conf" / "eval.yaml"), overrides)
+    with pytest.raises(ConfigError, match=message):
+        evaluate_checkpoint(cfg)

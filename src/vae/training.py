@@ -14,6 +14,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from vae.data import ImageData
 from vae.errors import ConfigError, check_int
+from vae.evaluation import evaluate_test_split, format_table
+from vae.loggers import report_results
 from vae.system import VAE
 
 log = logging.getLogger(__name__)
@@ -49,7 +51,7 @@ def write_json(path: Path, data: dict) -> None:
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
-    """Fit on the train split, choose the best checkpoint by val/elbo, report its test metrics."""
+    """Fit on the train split, choose the best checkpoint by val/elbo, report its test metrics and log p(x)."""
     run_dir = Path(cfg.paths.output_dir)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -64,8 +66,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
     (results,) = trainer.test(system, datamodule=datamodule, ckpt_path=best or None, verbose=False)
     results = {name: float(value) for name, value in results.items()}
     if trainer.is_global_zero:
+        limit = trainer.limit_test_batches  # an int: the same test batches as trainer.test
+        system.to(trainer.strategy.root_device)
+        results |= evaluate_test_split(system, datamodule, cfg.nll_samples, limit if type(limit) is int else None)
+        report_results(trainer.loggers, results, trainer.global_step)
         write_json(run_dir / "results.json", {**results, "checkpoint": best, "run_dir": str(run_dir)})
-        summary = "  ".join(f"{name}={value:.2f}" for name, value in results.items() if name != "test/beta")
-        log.info("Test: %s", summary)
+        log.info("Test metrics (log p(x) from k = %d importance samples):\n%s", cfg.nll_samples, format_table(results))
         log.info("Run folder: %s", run_dir)
     return results
