@@ -10,6 +10,7 @@ import logging
 import os
 
 from lightning.pytorch.loggers import Logger, WandbLogger
+from lightning.pytorch.utilities import rank_zero_only
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def wandb_logger(
     """Lightning's WandbLogger; by default grouped by the sweep and named by the overrides, and offline
     when online logging cannot work. `log_model=True` uploads the best and last checkpoints at the end."""
     sweep_group, run_name = sweep_group_and_run_name()
-    reason = wandb_offline_reason()
+    reason = wandb_offline_reason() if rank_zero_only.rank == 0 else None  # only rank zero talks to W&B
     if reason:
         log.warning("W&B is offline: %s; the run is kept under %s/wandb for `wandb sync`", reason, save_dir)
         kwargs["mode"] = "offline"

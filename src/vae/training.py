@@ -57,6 +57,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise ConfigError(f"paths.output_dir={run_dir} cannot be written ({err.strerror}): choose another") from None
+    check_int("nll_samples", cfg.nll_samples, 1)  # used at the end: fail before fitting, not after
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
     system = build_system(cfg, datamodule)
