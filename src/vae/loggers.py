@@ -58,8 +58,10 @@ def wandb_logger(
     """Lightning's WandbLogger; by default grouped by the sweep and named by the overrides, and offline
     when online logging cannot work. `log_model=True` uploads the best and last checkpoints at the end."""
     sweep_group, run_name = sweep_group_and_run_name()
-    reason = wandb_offline_reason() if rank_zero_only.rank == 0 else None  # only rank zero talks to W&B
-    if reason:
+    if kwargs.pop("offline", False):  # +logger.wandb.offline=true: W&B's own mode, which log_model allows
+        kwargs["mode"] = "offline"
+    reason = wandb_offline_reason() if rank_zero_only.rank == 0 and "mode" not in kwargs else None
+    if reason:  # only rank zero talks to W&B
         log.warning("W&B is offline: %s; the run is kept under %s/wandb for `wandb sync`", reason, save_dir)
         kwargs["mode"] = "offline"
     return WandbLogger(
