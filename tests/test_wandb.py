@@ -83,7 +83,8 @@ def test_wandb_with_an_unreachable_server_falls_back_to_offline_in_bounded_time(
     env |= {"WANDB_BASE_URL": "http://127.0.0.1:9", "WANDB_HTTP_TIMEOUT": "2"}  # port 9: nothing listens
     code = "from vae.loggers import wandb_offline_reason; print(wandb_offline_reason())"
     start = time.monotonic()
-    result = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    command = [sys.executable, "-c", code]
+    result = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)  # a hang fails
     assert result.returncode == 0, result.stderr[-2000:]
     assert "did not accept the login" in result.stdout
     assert time.monotonic() - start < 45
