@@ -79,3 +79,17 @@ def write_image_folder(root: Path, n_per_class: int = 20, size: int = 28) -> Pat
             rgb = Image.merge("RGB", [Image.fromarray(grey), Image.fromarray(255 - grey), Image.fromarray(grey // 2)])
             rgb.resize((size, size)).save(folder / f"{i}.png")
     return root
+
+
+def run_script(script: str, *args: str, cwd: Path, env: dict | None = None, timeout: int = 300):
+    """Run a script under src/ in a subprocess from `cwd`, with `env` as its whole environment (default: ours).
+
+    `run_script("eval.py", "ckpt_path=...", cwd=tmp_path)`; outputs land under cwd.
+    """
+    import subprocess
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"} if env is None else env
+    return subprocess.run(
+        [sys.executable, str(ROOT / "src" / script), *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip

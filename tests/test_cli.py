@@ -26,7 +26,7 @@ def test_a_run_fills_its_folder(run_cli, tmp_path):
     assert results["test/elbo"] < 0 and results["checkpoint"].endswith("best.ckpt")
     assert "latent: 3" in (run_dir / ".hydra" / "config.yaml").read_text()
     log = result.stdout + result.stderr
-    assert "test/elbo=" in log and str(run_dir) in log
+    assert "test/elbo" in log and "test/nll" in log and str(run_dir) in log
 
 
 def test_default_run_folder_is_dated(run_cli, tmp_path):

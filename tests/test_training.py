@@ -45,3 +45,13 @@ def test_each_model_trains_with_each_schedule(tmp_path, model, beta):
 def test_training_is_repeatable_with_a_seed(tmp_path):
     runs = [train(make_config(tmp_path / str(i), [*TINY, "seed=7"])) for i in range(2)]
     assert runs[0]["test/elbo"] == runs[1]["test/elbo"]
+
+
+def test_a_run_without_batch_limits_evaluates_the_whole_test_split(tmp_path):
+    """The default run has no limit_test_batches: the closing evaluation must cover all 500 test digits."""
+    cfg = make_config(tmp_path, ["trainer.max_epochs=1", "+trainer.limit_train_batches=3", "trainer.accelerator=cpu",
+                                 "trainer.enable_progress_bar=false", "nll_samples=5"])  # fmt: skip
+    results = train(cfg)
+    assert math.isfinite(results["test/nll"]) and results["test/nll"] > 0
+    assert results["test/nll"] <= -results["test/elbo"] + 5.0  # log p(x) is at least the ELBO, up to noise
+    assert json.loads((tmp_path / "results.json").read_text())["test/nll_samples"] == 5

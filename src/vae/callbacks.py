@@ -1,4 +1,4 @@
-"""Pictures of the model during training: PNG grids in the run folder, sent to every attached logger."""
+"""Pictures of the model during training: PNGs in the run folder, sent to every attached logger."""
 
 import time
 from pathlib import Path
@@ -7,23 +7,30 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from torch import Tensor
-from torchvision.utils import make_grid, save_image
+
+from vae.pictures import draw_all, save_pictures
 
 
 class ImageGrids(L.Callback):
-    """Reconstructions of a fixed validation batch (inputs above outputs) and samples from a fixed z.
+    """The pictures of `vae.pictures` (reconstructions, prior samples, traversals, interpolations; with a
+    2-D latent space the manifold and a scatter of codes), from fixed test images and a fixed z.
 
-    Drawn every `every_n_epochs` validation epochs and once more when fitting ends.
+    Drawn every `every_n_epochs` validation epochs (0: never) and once more when fitting ends,
+    as `<out_dir>/<name>[_epochNNN].png` and sent to every logger that shows images.
     """
 
-    def __init__(self, out_dir: str, n_images: int = 8, n_samples: int = 64, every_n_epochs: int = 1, seed: int = 0):
+    def __init__(
+        self,
+        out_dir: str,
+        n_images: int = 8,
+        n_samples: int = 64,
+        n_codes: int = 1000,
+        every_n_epochs: int = 1,
+        seed: int = 0,
+    ):
         self.out_dir = Path(out_dir)
-        self.n_images, self.n_samples, self.every_n_epochs, self.seed = n_images, n_samples, every_n_epochs, seed
-        self.x: Tensor | None = None
-
-    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
-        if batch_idx == 0 and self.x is None:  # the validation loader is not shuffled: a fixed batch
-            self.x = batch[0][: self.n_images].detach()
+        self.n_images, self.n_samples, self.n_codes = n_images, n_samples, n_codes
+        self.every_n_epochs, self.seed = every_n_epochs, seed
 
     def on_validation_epoch_end(self, trainer, pl_module):
         epoch = trainer.current_epoch + 1
@@ -35,23 +42,19 @@ class ImageGrids(L.Callback):
 
     @torch.no_grad()
     def draw(self, trainer: L.Trainer, pl_module, suffix: str) -> None:
-        if self.x is None or not trainer.is_global_zero:
+        if not trainer.is_global_zero:
             return
-        was_training = pl_module.training
-        pl_module.eval()
-        x = self.x.to(pl_module.device)
-        params, _, _ = pl_module(x)
+        images, labels = trainer.datamodule.splits["test"]  # the first test images: the same every time
+        x = images[: max(self.n_images, self.n_codes)].to(pl_module.device).float() / 255  # (N, C, H, W)
         generator = torch.Generator().manual_seed(self.seed)
         z = torch.randn(self.n_samples, pl_module.latent_dim, generator=generator).to(pl_module.device)
-        grids = {
-            "reconstructions": make_grid(torch.cat([x, pl_module.mean_image(params)]), nrow=len(x)),
-            "samples": make_grid(pl_module.decode(z), nrow=int(self.n_samples**0.5)),
-        }
+        was_training = pl_module.training
+        pl_module.eval()
+        pictures = draw_all(pl_module, x, labels[: len(x)], z, self.n_images)
         pl_module.train(was_training)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        for name, grid in grids.items():
-            save_image(grid, self.out_dir / f"{name}{suffix}.png")
-            send_image(trainer, f"images/{name}", grid.cpu())
+        save_pictures(pictures, self.out_dir, suffix)
+        for name, image in pictures.items():
+            send_image(trainer, f"images/{name}", image.cpu())
 
 
 class EpochTimer(L.Callback):

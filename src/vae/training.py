@@ -15,6 +15,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from vae.data import ImageData
 from vae.errors import ConfigError, check_int
+from vae.evaluation import evaluate_test_split, format_table
+from vae.loggers import report_results
 from vae.system import VAE
 
 log = logging.getLogger(__name__)
@@ -51,12 +53,13 @@ def write_json(path: Path, data: dict) -> None:
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
-    """Fit on the train split, choose the best checkpoint by val/elbo, report its test metrics."""
+    """Fit on the train split, choose the best checkpoint by val/elbo, report its test metrics and log p(x)."""
     run_dir = Path(cfg.paths.output_dir)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise ConfigError(f"paths.output_dir={run_dir} cannot be written ({err.strerror}): choose another") from None
+    check_int("nll_samples", cfg.nll_samples, 1)  # used at the end: fail before fitting, not after
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
     system = build_system(cfg, datamodule)
@@ -70,8 +73,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if trainer.checkpoint_callback and trainer.checkpoint_callback.best_model_score is not None:
         results["val/elbo"] = float(trainer.checkpoint_callback.best_model_score)  # the best epoch's
     if trainer.is_global_zero:
+        limit = trainer.limit_test_batches  # an int: the same test batches as trainer.test
+        system.to(trainer.strategy.root_device)
+        max_batches = limit if type(limit) is int else None
+        evaluation = evaluate_test_split(system, datamodule, cfg.nll_samples, max_batches=max_batches)
+        results = evaluation | results  # trainer.test's figures, reduced across ranks, win where both give one
+        report_results(trainer.loggers, {k: v for k, v in results.items() if k.startswith("test/")}, trainer.global_step)
         write_json(run_dir / "results.json", {**results, "checkpoint": best, "run_dir": str(run_dir)})
-        summary = "  ".join(f"{name}={value:.2f}" for name, value in results.items() if name != "test/beta")
-        log.info("Test: %s", summary)
+        log.info("Test metrics (log p(x) from k = %d importance samples):\n%s", cfg.nll_samples, format_table(results))
         log.info("Run folder: %s", run_dir)
     return results

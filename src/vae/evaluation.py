@@ -1,0 +1,200 @@
+"""Judge a trained VAE on its test split: the ELBO and its terms, log p(x), bits/dim, active units.
+
+log p(x) is the importance-weighted estimate of Burda et al. 2016 ("Importance Weighted
+Autoencoders", Eq. 8): log (1/k) sum_k p(x, z_k) / q(z_k|x), z_k ~ q(z|x). It is a lower
+bound that rises towards log p(x) as k grows; k = 1 is a one-sample ELBO. Everything is
+in nats per example and float32; `evaluate_checkpoint` is what `src/eval.py` runs.
+"""
+
+import logging
+import math
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from vae.elbo import gaussian_kl, reparameterize
+from vae.errors import ConfigError, check_int
+
+log = logging.getLogger(__name__)
+
+ACTIVE_THRESHOLD = 0.01  # Burda et al. 2016, Sec. 5.2: a unit is active when Cov_x(E_q[z_d]) > 0.01
+
+
+def log_normal(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
+    """log N(z; mu, diag(exp(logvar))), summed over the last dimension.
+
+    z, mu, logvar: broadcastable (..., D) -> (...)
+    """
+    return -0.5 * (math.log(2 * math.pi) + logvar + (z - mu).pow(2) / logvar.exp()).sum(dim=-1)
+
+
+def log_standard_normal(z: Tensor) -> Tensor:
+    """log N(z; 0, I), the prior's density, summed over the last dimension. z: (..., D) -> (...)"""
+    return -0.5 * (math.log(2 * math.pi) + z.pow(2)).sum(dim=-1)
+
+
+def log_importance_weights(log_px_given_z: Tensor, z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
+    """log w = log p(x|z) + log p(z) - log q(z|x) for K draws z ~ q(z|x) of each of B examples.
+
+    log_px_given_z: (K, B); z: (K, B, D); mu, logvar: (B, D) -> (K, B)
+    """
+    return log_px_given_z + log_standard_normal(z) - log_normal(z, mu, logvar)
+
+
+@torch.no_grad()
+def importance_weighted_log_likelihood(system, x: Tensor, k: int, chunk_size: int = 8192) -> Tensor:
+    """The k-sample importance-weighted estimate of log p(x) (Burda et al. 2016, Eq. 8), in nats.
+
+    The k draws are taken `chunk_size // B` at a time and combined with a running logsumexp,
+    so memory holds at most `chunk_size` decoded images whatever k is.
+    system: a VAE (encoder, decoder, log_likelihood); x: (B, C, H, W) -> (B,)
+    """
+    batch = len(x)
+    mu, logvar = (t.float() for t in system.encoder(x))  # (B, D) each
+    per_chunk = max(1, chunk_size // batch)
+    total = torch.full((batch,), -math.inf, device=x.device)  # log sum_k w_k so far, (B,)
+    for start in range(0, k, per_chunk):
+        n = min(per_chunk, k - start)
+        z = reparameterize(mu.expand(n, -1, -1), logvar.expand(n, -1, -1))  # (n, B, D)
+        params = system.decoder(z.flatten(0, 1))  # (n * B, C * params_per_pixel, H, W)
+        x_rep = x.expand(n, *x.shape).flatten(0, 1)  # (n * B, C, H, W)
+        log_px_given_z = system.log_likelihood(params, x_rep).view(n, batch)  # (n, B)
+        log_w = log_importance_weights(log_px_given_z, z, mu, logvar)  # (n, B)
+        total = torch.logaddexp(total, torch.logsumexp(log_w, dim=0))
+    return total - math.log(k)
+
+
+def bits_per_dim(log_px: Tensor, num_dims: int) -> Tensor:
+    """-log p(x) in bits per data dimension: -log p(x) / (D ln 2). log_px: (B,) nats -> (B,)
+
+    The density is that of the data as modelled (pixels in [0, 1]); for a Gaussian
+    likelihood on 8-bit images add log2(256) = 8 for bits of the discretised 0-255 pixels.
+    """
+    return -log_px / (num_dims * math.log(2))
+
+
+def kl_per_dimension(mu: Tensor, logvar: Tensor) -> Tensor:
+    """KL(q(z_d|x) || N(0, 1)) for each latent dimension d; the columns sum to `gaussian_kl`.
+
+    mu, logvar: (B, D) -> (B, D)
+    """
+    return gaussian_kl(mu.reshape(-1, 1), logvar.reshape(-1, 1)).view(mu.shape)
+
+
+def activity(mu: Tensor) -> Tensor:
+    """Cov_x(E_q[z_d]): the variance over examples of each dimension's posterior mean. mu: (N, D) -> (D,)"""
+    return mu.var(dim=0, correction=0)
+
+
+def active_units(mu: Tensor, threshold: float = ACTIVE_THRESHOLD) -> int:
+    """How many latent dimensions the encoder uses (Burda et al. 2016, Sec. 5.2). mu: (N, D)"""
+    return int((activity(mu) > threshold).sum())
+
+
+@torch.no_grad()
+def evaluate(system, batches: Iterable[Tensor], nll_samples: int, chunk_size: int = 8192) -> dict:
+    """ELBO, its terms, the k-sample log p(x), bits/dim, active units and KL per dimension over `batches`.
+
+    batches: tensors x (B, C, H, W) in [0, 1] on the system's device. Returns nats per example
+    (`nll` = -log p(x)), averaged over all examples.
+    """
+    check_int("nll_samples", nll_samples, 1)
+    sums = {"elbo": 0.0, "rec": 0.0, "kl": 0.0, "nll": 0.0}
+    mus, kl_dims, count, num_dims = [], 0.0, 0, 0
+    for x in batches:
+        params, mu, logvar = system(x)  # a one-sample ELBO, as in training
+        mu, logvar = mu.float(), logvar.float()
+        rec = -system.log_likelihood(params, x)  # (B,)
+        kl = gaussian_kl(mu, logvar)  # (B,)
+        log_px = importance_weighted_log_likelihood(system, x, nll_samples, chunk_size)  # (B,)
+        for name, value in (("elbo", -(rec + kl)), ("rec", rec), ("kl", kl), ("nll", -log_px)):
+            sums[name] += float(value.sum())
+        kl_dims = kl_dims + kl_per_dimension(mu, logvar).sum(dim=0)  # (D,)
+        mus.append(mu.cpu())
+        count, num_dims = count + len(x), x[0].numel()
+    if count == 0:
+        raise ConfigError("the test split is empty: give data.test_size >= 1")
+    metrics = {name: total / count for name, total in sums.items()}
+    metrics["bpd"] = float(bits_per_dim(torch.tensor(-metrics["nll"]), num_dims))
+    metrics["active_units"] = active_units(torch.cat(mus))
+    metrics["kl_per_dim"] = [round(float(v), 4) for v in kl_dims / count]
+    metrics["nll_samples"] = nll_samples
+    return metrics
+
+
+def split_batches(datamodule, split: str, device: torch.device, max_batches: int | None = None) -> Iterable[Tensor]:
+    """A whole split (every rank's share) as x batches on `device`, at most `max_batches` of them."""
+    from vae.data import EpochPermutation, TensorBatches
+
+    datamodule.setup(split)
+    images, labels = datamodule.splits[split]
+    order = EpochPermutation(len(images), shuffle=False, seed=0)  # one rank: all of the split
+    for i, (x, _) in enumerate(TensorBatches(images, labels, datamodule.batch_size, order, binarize=False)):
+        if max_batches is not None and i >= max_batches:
+            return
+        yield x.to(device)
+
+
+def evaluate_test_split(
+    system, datamodule, nll_samples: int, chunk_size: int = 8192, max_batches: int | None = None
+) -> dict:
+    """`evaluate` on the test split, as `test/...` metrics."""
+    batches = split_batches(datamodule, "test", system.device, max_batches)
+    return {f"test/{name}": value for name, value in evaluate(system, batches, nll_samples, chunk_size).items()}
+
+
+def format_table(metrics: dict) -> str:
+    """A two-column console table; lists (KL per dimension) on one line."""
+    width = max(len(name) for name in metrics)
+    lines = [f"{'metric':<{width}}  value", f"{'-' * width}  {'-' * 10}"]
+    for name, value in metrics.items():
+        if isinstance(value, list):
+            shown = " ".join(f"{v:.2f}" for v in value)
+        elif isinstance(value, float):
+            shown = f"{value:.4f}" if name.endswith("bpd") else f"{value:.2f}"
+        else:
+            shown = str(value)
+        lines.append(f"{name:<{width}}  {shown}")
+    return "\n".join(lines)
+
+
+def run_dir_of(ckpt_path: Path) -> Path:
+    """The run folder a checkpoint belongs to: the parent of its `checkpoints/` folder."""
+    return ckpt_path.parent.parent if ckpt_path.parent.name == "checkpoints" else ckpt_path.parent
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.split(":")[0] not in ("cpu", "cuda"):
+        raise ConfigError(f"device={name} is unknown: use auto, cpu or cuda")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device={name} but this machine has no CUDA GPU: use device=auto or device=cpu")
+    return torch.device(name)
+
+
+def evaluate_checkpoint(cfg) -> dict:
+    """`src/eval.py`: load a checkpoint safely, evaluate it on its test split, write results.json beside it."""
+    from hydra.utils import instantiate
+
+    from vae.checkpoints import load_system
+    from vae.training import write_json
+
+    if not cfg.get("ckpt_path"):
+        raise ConfigError("ckpt_path is required: give a .ckpt file, e.g. ckpt_path=<run folder>/checkpoints/best.ckpt")
+    nll_samples = check_int("nll_samples", cfg.nll_samples, 1)
+    chunk_size = check_int("chunk_size", cfg.chunk_size, 1)
+    ckpt_path = Path(cfg.ckpt_path).expanduser()
+    system, train_cfg = load_system(ckpt_path)
+    if cfg.get("data_dir"):
+        train_cfg.data.root = cfg.data_dir
+    torch.manual_seed(cfg.seed)
+    system.to(pick_device(cfg.device))
+    metrics = evaluate_test_split(system, instantiate(train_cfg.data), nll_samples, chunk_size)
+    run_dir = run_dir_of(ckpt_path.resolve())
+    write_json(run_dir / "results.json", {**metrics, "checkpoint": str(ckpt_path.resolve()), "run_dir": str(run_dir)})
+    log.info("Test metrics of %s (k = %d importance samples):\n%s", ckpt_path, nll_samples, format_table(metrics))
+    log.info("Written: %s", run_dir / "results.json")
+    return metrics

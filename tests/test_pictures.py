@@ -1,0 +1,115 @@
+"""Pictures: the latent-space geometry, what each picture shows of a real model, the PNGs a training
+run writes, and src/sample.py on its checkpoint."""
+
+import torch
+from PIL import Image
+from torch.distributions import Normal
+
+from conftest import TINY, make_config, run_script
+from vae.models import MLPDecoder, MLPEncoder
+from vae.pictures import (
+    code_scatter,
+    draw_all,
+    interpolation_codes,
+    interpolations,
+    manifold_codes,
+    traversal_codes,
+    traversals,
+)
+from vae.schedules import Constant
+from vae.system import VAE
+
+ALL = {"reconstructions", "samples", "traversals", "interpolations", "manifold", "codes"}
+
+
+def tiny_vae(latent_dim: int) -> VAE:
+    torch.manual_seed(0)
+    encoder, decoder = MLPEncoder((1, 28, 28), latent_dim, 32), MLPDecoder((1, 28, 28), latent_dim, 32)
+    return VAE(encoder, decoder, Constant(), latent_dim=latent_dim).eval()
+
+
+def tile(grid: torch.Tensor, row: int, col: int, size: int = 28, pad: int = 2) -> torch.Tensor:
+    """One image out of a torchvision grid (padding 2)."""
+    top, left = pad + row * (size + pad), pad + col * (size + pad)
+    return grid[:, top : top + size, left : left + size]
+
+
+def test_traversal_codes_move_one_dimension_per_row_over_the_prior_range():
+    mu = torch.tensor([0.5, -1.0, 2.0])
+    z = traversal_codes(mu, dims=3, steps=5).view(3, 5, 3)
+    for d in range(3):
+        torch.testing.assert_close(z[d, :, d], torch.linspace(-3, 3, 5))
+        others = [i for i in range(3) if i != d]
+        torch.testing.assert_close(z[d][:, others], mu[others].expand(5, 2))
+
+
+def test_interpolation_codes_run_straight_between_the_ends():
+    a, b = torch.randn(2, 4), torch.randn(2, 4)
+    z = interpolation_codes(a, b, steps=5).view(2, 5, 4)
+    torch.testing.assert_close(z[:, 0], a)
+    torch.testing.assert_close(z[:, -1], b)
+    torch.testing.assert_close(z[:, 2], (a + b) / 2)
+
+
+def test_manifold_codes_are_evenly_spaced_prior_quantiles():
+    z = manifold_codes(4).view(4, 4, 2)  # (row, column, dim)
+    mass = Normal(0.0, 1.0).cdf(z)  # the prior probability left of each coordinate
+    expected = (torch.arange(4) + 0.5) / 4
+    torch.testing.assert_close(mass[0, :, 0], expected)  # z_1 rises along a row
+    torch.testing.assert_close(mass[:, 0, 1], expected.flip(0))  # z_2 falls down a column, as on a plot
+
+
+def test_a_traversal_of_a_dimension_the_decoder_ignores_is_a_constant_row():
+    system = tiny_vae(3)
+    with torch.no_grad():
+        system.decoder.net[0].weight[:, 1] = 0  # the decoder ignores z_1
+    x = torch.rand(1, 1, 28, 28)
+    grid = traversals(system, x, steps=5)
+    assert not torch.allclose(tile(grid, 0, 0), tile(grid, 0, 4))
+    for col in range(1, 5):
+        torch.testing.assert_close(tile(grid, 1, col), tile(grid, 1, 0))
+
+
+def test_interpolations_start_and_end_at_the_reconstructions():
+    system = tiny_vae(3)
+    x_a, x_b = torch.rand(2, 1, 28, 28), torch.rand(2, 1, 28, 28)
+    grid = interpolations(system, x_a, x_b, steps=6)
+    with torch.no_grad():
+        ends_a, ends_b = system.decode(system.encoder(x_a)[0]), system.decode(system.encoder(x_b)[0])
+    for row in range(2):
+        torch.testing.assert_close(tile(grid, row, 0), ends_a[row].expand(3, 28, 28))
+        torch.testing.assert_close(tile(grid, row, 5), ends_b[row].expand(3, 28, 28))
+
+
+def test_only_a_2d_latent_space_gets_the_manifold_and_the_code_scatter():
+    x, labels, z = torch.rand(30, 1, 28, 28), torch.arange(30) % 10, torch.randn(16, 2)
+    two = draw_all(tiny_vae(2), x, labels, z)
+    assert set(two) == ALL
+    assert two["manifold"].shape == (3, 20 * 28, 20 * 28)  # 20 x 20 tiles, no padding
+    assert set(draw_all(tiny_vae(3), x, labels, torch.randn(16, 3))) == ALL - {"manifold", "codes"}
+    assert set(draw_all(tiny_vae(2), None, None, z)) == {"samples", "manifold"}  # no test images: the prior only
+
+
+def test_code_scatter_colours_points_by_label():
+    mu = torch.cat([torch.randn(200, 2) * 0.3 - 2, torch.randn(200, 2) * 0.3 + 2])
+    image = code_scatter(mu, torch.cat([torch.zeros(200), torch.full((200,), 9.0)]))
+    assert image.shape[0] == 3 and 0 <= image.min() and image.max() <= 1
+    colours = {tuple(c) for c in (image * 255).round().to(torch.uint8).flatten(1).T.tolist()}
+    assert (31, 119, 180) in colours and (23, 190, 207) in colours  # tab10's first and last colours
+
+
+def test_training_writes_every_picture_and_sample_py_draws_them_from_the_checkpoint(tmp_path):
+    from vae.training import train
+
+    overrides = [*TINY, "latent=2", "callbacks.images.every_n_epochs=1", "nll_samples=2"]
+    train(make_config(tmp_path, overrides))
+    written = {path.stem for path in (tmp_path / "images").glob("*.png")}
+    assert written == ALL | {f"{name}_epoch001" for name in ALL}
+    with Image.open(tmp_path / "images" / "reconstructions.png") as grid:
+        assert grid.size == (8 * 30 + 2, 2 * 30 + 2)  # 8 inputs above 8 reconstructions
+
+    result = run_script("sample.py", f"ckpt_path={tmp_path / 'checkpoints' / 'best.ckpt'}", "n=16", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert {path.stem for path in (tmp_path / "samples").glob("*.png")} == ALL
+    with Image.open(tmp_path / "samples" / "samples.png") as grid:
+        assert grid.size == (4 * 30 + 2, 4 * 30 + 2)  # n=16 prior samples, 4 x 4

@@ -1,0 +1,90 @@
+"""Loggers for real: W&B in offline mode read back from its run files, TensorBoard from its event
+files, the CSV file beside them, and W&B's fallback to offline without a key or a server."""
+
+import csv
+import os
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT, TINY, run_script
+from wandb_files import read_run
+
+PICTURES = ["reconstructions", "samples", "traversals", "interpolations"]
+
+
+@pytest.fixture(scope="module")
+def logged_run(tmp_path_factory):
+    """One short training with W&B (offline), TensorBoard and CSV together; its run folder."""
+    cwd = tmp_path_factory.mktemp("loggers")
+    args = [*TINY, "logger=[wandb,tensorboard]", "trainer.log_every_n_steps=1", "nll_samples=5"]
+    result = run_script("train.py", *args, cwd=cwd, env={**os.environ, "WANDB_MODE": "offline"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run_dir,) = (cwd / "outputs").glob("*/*")
+    return run_dir
+
+
+def test_wandb_run_holds_config_history_pictures_summary_and_best_checkpoint(logged_run):
+    (offline,) = (logged_run / "wandb").glob("offline-run-*")
+    run = read_run(offline)
+    config = run["config"]["config"]  # the composed config, resolved
+    assert config["latent"] == 20 and config["model"]["encoder"]["_target_"] == "vae.models.MLPEncoder"
+    assert config["paths"]["output_dir"] == str(logged_run)
+    keys = {key for row in run["history"] for key in row}
+    assert {"train/loss", "train/kl", "val/elbo", "test/elbo", "trainer/global_step"} <= keys
+    assert {f"images/{name}/_type" for name in PICTURES} <= keys
+    train_steps = [row["trainer/global_step"] for row in run["history"] if "train/loss" in row]
+    assert len(train_steps) == 3  # a value per step
+    images = {path.name.rsplit("_", 2)[0] for path in (offline / "files" / "media" / "images" / "images").glob("*.png")}
+    assert set(PICTURES) <= images
+    summary = run["summary"]
+    assert summary["test/nll"] > 0 and summary["test/active_units"] >= 0 and len(summary["test/kl_per_dim"]) == 20
+    (best,) = [a for a in run["artifacts"] if "best" in a.aliases]
+    assert best.type == "model" and any(entry.path == "model.ckpt" for entry in best.manifest.contents)
+
+
+def test_tensorboard_holds_the_scalars_and_pictures(logged_run):
+    from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
+
+    events = EventMultiplexer().AddRunsFromDirectory(str(logged_run / "tensorboard"))
+    events.Reload()
+    tags = [tags for tags in events.Runs().values()]
+    scalars = {tag for run in tags for tag in run["scalars"]}
+    images = {tag for run in tags for tag in run["images"]}
+    assert {"train/loss", "val/elbo", "test/elbo", "test/nll", "test/bpd"} <= scalars
+    assert {f"images/{name}" for name in PICTURES} <= images
+
+
+def test_csv_stays_on_beside_the_other_loggers(logged_run):
+    with (logged_run / "metrics.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert any(row.get("train/loss") for row in rows) and any(row.get("test/nll") for row in rows)
+
+
+def test_wandb_without_a_key_falls_back_to_offline_with_one_warning(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_") and k != "NETRC"}
+    env |= {"HOME": str(tmp_path), "PYTHONUNBUFFERED": "1"}  # no ~/.netrc, no W&B settings with a key
+    start = time.monotonic()
+    result = run_script("train.py", *TINY, "logger=wandb", "nll_samples=2", cwd=tmp_path, env=env, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    warnings = [line for line in output.splitlines() if "W&B is offline" in line]
+    assert len(warnings) == 1 and "no API key" in warnings[0]
+    assert list((tmp_path / "outputs").glob("*/*/wandb/offline-run-*/run-*.wandb"))
+    assert time.monotonic() - start < 200
+
+
+def test_wandb_with_an_unreachable_server_falls_back_to_offline_in_bounded_time(tmp_path):
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    env |= {"HOME": str(tmp_path), "PYTHONPATH": str(ROOT / "src"), "WANDB_API_KEY": "k" * 40}
+    env |= {"WANDB_BASE_URL": "http://127.0.0.1:9", "WANDB_HTTP_TIMEOUT": "2"}  # port 9: nothing listens
+    code = "from vae.loggers import wandb_offline_reason; print(wandb_offline_reason())"
+    start = time.monotonic()
+    command = [sys.executable, "-c", code]
+    result = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)  # a hang fails
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "did not accept the login" in result.stdout
+    assert time.monotonic() - start < 45
