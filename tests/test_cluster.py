@@ -47,3 +47,7 @@ def test_optuna_search_minimises_the_validation_nll(run_cli, tmp_path):
     val_nll = [-json.loads((t / "results.json").read_text())["val/elbo"] for t in trials]
     best = yaml.safe_load((root / "optimization_results.yaml").read_text())
     assert best["best_value"] == min(val_nll) > 0
+    best_trial = trials[val_nll.index(min(val_nll))]
+    assert yaml.safe_load((root / "best_config.yaml").read_text()) == yaml.safe_load(
+        (best_trial / ".hydra" / "config.yaml").read_text()
+    )

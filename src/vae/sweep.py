@@ -1,7 +1,8 @@
 """Sweep summaries: after `python src/train.py -m ...`, every run's overrides and test metrics side by side.
 
 At the end of a multirun, `SweepSummary` (a Hydra callback, `hydra.callbacks` in conf/train.yaml)
-writes summary.csv, summary.md and summary.png into the sweep folder: one row per run, sorted
+writes summary.csv, summary.md, summary.png and best_config.yaml into the sweep folder: one row per
+run, sorted
 by test NLL, and the NLL plotted against the swept values. A failed run stops Hydra's sweep
 before its end; `python -m vae.sweep <sweep folder>` then summarises the runs that finished.
 Imports only the standard library and OmegaConf at startup: Hydra loads it for every run.
@@ -11,6 +12,7 @@ import csv
 import json
 import logging
 import math
+import shutil
 import sys
 from pathlib import Path
 
@@ -128,8 +130,16 @@ def plot_metric(rows: list[dict], swept: list[str], path: Path, title: str, metr
     canvas.print_png(str(path))
 
 
+def write_best_config(runs: list[dict], sweep_dir: Path) -> None:
+    """best_config.yaml: the composed config of the run with the best val/elbo, the objective sweeps select on."""
+    scored = [run for run in runs if run["results"].get("val/elbo") is not None]
+    if scored:
+        best = max(scored, key=lambda run: run["results"]["val/elbo"])
+        shutil.copyfile(sweep_dir / best["run"] / ".hydra" / "config.yaml", sweep_dir / "best_config.yaml")
+
+
 def summarize(sweep_dir: Path) -> list[dict]:
-    """Write summary.csv, summary.md and summary.png into `sweep_dir`; returns the rows, best first."""
+    """Write summary.csv, summary.md, summary.png and best_config.yaml into `sweep_dir`; returns the rows, best first."""
     runs = read_runs(sweep_dir)
     if not runs:
         log.warning("No runs under %s to summarise", sweep_dir)
@@ -138,6 +148,7 @@ def summarize(sweep_dir: Path) -> list[dict]:
     write_csv(rows, sweep_dir / "summary.csv")
     (sweep_dir / "summary.md").write_text(f"# Sweep {sweep_dir}\n\nSorted by {MAIN_METRIC}.\n\n" + markdown_table(rows))
     plot_metric(rows, swept_keys(runs), sweep_dir / "summary.png", title=str(sweep_dir))
+    write_best_config(runs, sweep_dir)
     brief = [{name: value for name, value in row.items() if name != "overrides"} for row in rows]
     log.info("Sweep summary (%d runs, best first): %s\n%s", len(rows), sweep_dir / "summary.md", markdown_table(brief))
     return rows
