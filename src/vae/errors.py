@@ -5,6 +5,10 @@ class ConfigError(ValueError):
     """A problem the user can fix; its message names the bad value and what would be valid."""
 
 
+class TrainingDiverged(ConfigError):
+    """The loss or the weights went non-finite (a too-high learning rate, most often); nothing non-finite is saved."""
+
+
 def find_config_error(exc: BaseException | None) -> ConfigError | None:
     """The ConfigError behind `exc`, if any (Hydra's instantiate wraps what a constructor raises)."""
     while exc is not None:

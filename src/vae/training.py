@@ -12,6 +12,7 @@ import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from vae.checkpoints import AtomicCheckpointIO
 from vae.data import ImageData
 from vae.errors import ConfigError, check_int
 from vae.system import VAE
@@ -38,7 +39,8 @@ def build_system(cfg: DictConfig, datamodule: ImageData) -> VAE:
 def build_trainer(cfg: DictConfig) -> L.Trainer:
     callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values() if c]
     loggers = [instantiate(c) for c in cfg.get("logger", {}).values() if c]
-    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    # every checkpoint file is written atomically and read with weights_only=True
+    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()])
 
 
 def write_json(path: Path, data: dict) -> None:
