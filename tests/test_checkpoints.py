@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from background import finish, start, wait_for
-from conftest import TINY
+from conftest import TINY, make_config
 from vae.checkpoints import AtomicCheckpointIO, load_checkpoint, load_system
 from vae.errors import ConfigError, TrainingDiverged
+from vae.training import train
 
 
 class RunsCode:
@@ -94,3 +95,19 @@ def test_a_checkpoint_that_would_run_code_is_refused(tmp_path, run_cli):
     assert result.returncode == 2
     assert f"error: ckpt_path={crafted} is refused" in result.stderr and "Traceback" not in result.stderr
     assert not marker.exists()
+
+
+def test_a_checkpoint_of_another_model_says_which_config_it_needs(tmp_path):
+    train(make_config(tmp_path / "a", [*TINY, "model=conv", "latent=16"]))
+    checkpoint = tmp_path / "a" / "checkpoints" / "last.ckpt"
+
+    with pytest.raises(ConfigError) as error:
+        train(make_config(tmp_path / "b", [*TINY, f"ckpt_path={checkpoint}"]))
+    assert str(error.value) == (
+        f"ckpt_path={checkpoint} was trained with model=conv latent=16 data=mnist5k, but this run is "
+        "model=mlp latent=20 data=mnist5k: add model=conv latent=16 data=mnist5k to the command line "
+        "(or use resume=<run folder>, which reuses a run's config)"
+    )
+    assert not (tmp_path / "b" / "results.json").exists()
+    system, cfg = load_system(checkpoint)  # the checkpoint itself is fine: eval rebuilds its own model
+    assert cfg.latent == 16 and system.latent_dim == 16

@@ -73,6 +73,18 @@ def check_finite_weights(checkpoint: dict, path: Path) -> None:
         )
 
 
+def check_fits(checkpoint: dict, state_dict: dict, cfg: DictConfig, path: str | Path) -> None:
+    """A checkpoint's weights must have this model's names and shapes; if not, say which config it needs."""
+    theirs = {name: tuple(t.shape) for name, t in checkpoint.get("state_dict", {}).items()}
+    ours = {name: tuple(t.shape) for name, t in state_dict.items()}
+    if theirs != ours:
+        needs = describe(checkpoint_config(checkpoint, path))
+        raise ConfigError(
+            f"ckpt_path={path} was trained with {needs}, but this run is {describe(cfg)}: "
+            f"add {needs} to the command line (or use resume=<run folder>, which reuses a run's config)"
+        )
+
+
 def checkpoint_config(checkpoint: dict, path: str | Path) -> DictConfig:
     """The composed config a checkpoint was trained with."""
     try:

@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from vae.checkpoints import AtomicCheckpointIO
 from vae.data import ImageData
 from vae.errors import ConfigError, check_int
+from vae.resume import starting_checkpoint
 from vae.system import VAE
 
 log = logging.getLogger(__name__)
@@ -60,8 +61,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
     system = build_system(cfg, datamodule)
+    ckpt_path = starting_checkpoint(cfg, system.state_dict())  # ckpt_path=, or resume=<run folder>'s last.ckpt
     trainer = build_trainer(cfg)
-    trainer.fit(system, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    trainer.fit(system, datamodule=datamodule, ckpt_path=ckpt_path)
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     (results,) = trainer.test(system, datamodule=datamodule, ckpt_path=best or None, verbose=False)
     results = {name: float(value) for name, value in results.items()}
