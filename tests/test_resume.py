@@ -1,8 +1,9 @@
-"""Resume: a real `src/train.py` killed mid-epoch (SIGKILL) continues in its own folder."""
+"""Resume: a real `src/train.py` killed mid-epoch (SIGKILL) or stopped (SIGTERM) continues in its own folder."""
 
 import csv
 import json
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -77,6 +78,34 @@ def test_run_killed_mid_epoch_resumes_to_the_uninterrupted_result(tmp_path):
     assert sorted(resumed_rows) == list(range(EPOCHS * STEPS_PER_EPOCH))
     for step, metrics in whole_rows.items():
         assert resumed_rows[step] == pytest.approx(metrics, rel=1e-5), step
+
+
+def test_sigterm_saves_a_checkpoint_and_says_how_to_resume(tmp_path):
+    wandb = [  # an offline W&B run, which the resumed run must continue under the same id
+        "+logger.wandb._target_=lightning.pytorch.loggers.WandbLogger",
+        "+logger.wandb.save_dir=${paths.output_dir}",
+        "+logger.wandb.offline=true",
+    ]
+    run = tmp_path / "run"
+    no_step_checkpoints = "callbacks.steps.every_n_train_steps=1000"  # so last.ckpt can only be SIGTERM's
+    process = start(tmp_path, *RUN, *SLOW, *wandb, no_step_checkpoints, "hydra.run.dir=run")
+    wait_for(run / "metrics.csv", process)  # flushed after every step: training is under way
+    process.send_signal(signal.SIGTERM)
+    code, err = finish(process)
+
+    assert code == 143, err[-3000:]
+    message = re.search(r"stopped by SIGTERM at step (\d+); resume with: python src/train.py (resume=\S+)", err)
+    assert message and "Traceback" not in err, err[-3000:]
+    step = int(message.group(1))
+    assert 0 < step < STEPS_PER_EPOCH and global_step(run / "checkpoints" / "last.ckpt") == step
+    assert not (run / "results.json").exists()
+
+    code, err = finish(start(tmp_path, message.group(2), "callbacks.throttle.seconds=0"))
+    assert code == 0, err[-3000:]
+    assert global_step(run / "checkpoints" / "last.ckpt") == EPOCHS * STEPS_PER_EPOCH
+    assert json.loads((run / "results.json").read_text())["test/elbo"] < 0
+    run_ids = {folder.name.rsplit("-", 1)[-1] for folder in (run / "wandb").glob("offline-run-*")}
+    assert len(list((run / "wandb").glob("offline-run-*"))) == 2 and len(run_ids) == 1
 
 
 def test_resume_replays_the_runs_own_overrides_into_its_folder(tmp_path):

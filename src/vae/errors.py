@@ -1,5 +1,8 @@
 """User errors: a bad value on the command line, a missing file. Reported as one line, no traceback."""
 
+EXIT_USER_ERROR = 2
+EXIT_STOPPED = 143  # 128 + SIGTERM: what a shell reports for a terminated job, so `&&` chains and schedulers see it
+
 
 class ConfigError(ValueError):
     """A problem the user can fix; its message names the bad value and what would be valid."""
@@ -7,6 +10,10 @@ class ConfigError(ValueError):
 
 class TrainingDiverged(ConfigError):
     """The loss or the weights went non-finite (a too-high learning rate, most often); nothing non-finite is saved."""
+
+
+class RunStopped(Exception):
+    """The run stopped early on request (SIGTERM) after saving a checkpoint; the message says how to resume."""
 
 
 def find_config_error(exc: BaseException | None) -> ConfigError | None:
@@ -49,17 +56,23 @@ def user_error_message(exc: BaseException) -> str | None:
 
 
 def run_cli(main) -> int:
-    """Run a `@hydra.main` function; a user error exits 2 with one line on stderr, a bug keeps its traceback."""
+    """Run a `@hydra.main` function; a user error exits 2 with one line on stderr, a bug keeps its traceback.
+
+    A run stopped by SIGTERM exits 143 with one line on stderr that says how to resume it.
+    """
     import os
     import sys
 
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # let errors reach us instead of Hydra's multi-line report
     try:
         main()
+    except RunStopped as stop:
+        print(stop, file=sys.stderr)
+        return EXIT_STOPPED
     except Exception as exc:
         message = user_error_message(exc)
         if message is None:
             raise
         print(f"error: {message}", file=sys.stderr)
-        return 2
+        return EXIT_USER_ERROR
     return 0

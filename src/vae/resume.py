@@ -2,10 +2,11 @@
 
 The command line replays the run's own overrides into its own folder; Lightning restores the
 weights, optimiser, step and loop progress from `checkpoints/last.ckpt`; `RunState` adds
-what Lightning leaves out (the RNG streams) and keeps `metrics.csv` to the rows before the
-checkpoint so the resumed run appends.
+what Lightning leaves out (the RNG streams), saves a checkpoint when SIGTERM asks the run to
+stop, and keeps `metrics.csv` to the rows before the checkpoint so the resumed run appends.
 """
 
+import contextlib
 import csv
 import os
 import random
@@ -15,14 +16,16 @@ import lightning as L
 import numpy as np
 import torch
 import yaml
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, open_dict
 
 from vae.checkpoints import check_fits, load_checkpoint
-from vae.errors import ConfigError
+from vae.errors import ConfigError, RunStopped
 
 
 def resume_argv(argv: list[str]) -> list[str]:
@@ -80,6 +83,19 @@ def starting_checkpoint(cfg: DictConfig, state_dict: dict) -> str | None:
     return str(path)
 
 
+@contextlib.contextmanager
+def stop_on_sigterm(trainer: L.Trainer, run_dir: Path):
+    """Lightning ends fit or test with SIGTERMException after SIGTERM; say what was kept and how to go on."""
+    try:
+        yield
+    except SIGTERMException:
+        if trainer.global_step == 0:
+            raise RunStopped("stopped by SIGTERM before the first training step: nothing to resume") from None
+        raise RunStopped(
+            f"stopped by SIGTERM at step {trainer.global_step}; resume with: python src/train.py resume={run_dir}"
+        ) from None
+
+
 def rng_state() -> dict:
     """Every global random stream, as tensors and plain data (so `weights_only` loading accepts it)."""
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
@@ -101,10 +117,11 @@ def set_rng_state(state: dict) -> None:
 
 
 class RunState(L.Callback):
-    """What a resumed run needs beyond Lightning's own state."""
+    """What a resumed run needs beyond Lightning's own state, and a checkpoint when SIGTERM arrives."""
 
     def __init__(self):
         self.rng_to_restore: dict | None = None
+        self.saved_at_step = -1
 
     def state_dict(self) -> dict:
         return {"rng": rng_state()}
@@ -129,6 +146,26 @@ class RunState(L.Callback):
             logger.save()  # rows logged so far reach the disk, so the CSV keeps pace with the checkpoints
             if isinstance(logger, WandbLogger) and logger.version:
                 checkpoint["wandb_run_id"] = logger.version
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        # where ModelCheckpoint saves too; Lightning stops the run right after this batch. With
+        # several processes the signal reaches each at a different batch: they save in on_exception.
+        if trainer.received_sigterm and trainer.world_size == 1:
+            self.save_last(trainer)
+
+    def on_exception(self, trainer, pl_module, exception):
+        # every rank raises SIGTERMException at the same point, so all of them take part in the save
+        if isinstance(exception, SIGTERMException) and trainer.state.fn == "fit" and trainer.global_step > 0:
+            self.save_last(trainer)
+
+    def save_last(self, trainer: L.Trainer) -> None:
+        if self.saved_at_step == trainer.global_step:
+            return
+        saver = trainer.checkpoint_callback
+        folder = Path(saver.dirpath) if saver and saver.dirpath else Path(trainer.default_root_dir) / "checkpoints"
+        last = f"{ModelCheckpoint.CHECKPOINT_NAME_LAST}{ModelCheckpoint.FILE_EXTENSION}"
+        trainer.save_checkpoint(folder / last, weights_only=False)
+        self.saved_at_step = trainer.global_step
 
 
 class AppendingCSVLogger(CSVLogger):

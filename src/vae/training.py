@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from vae.checkpoints import AtomicCheckpointIO
 from vae.data import ImageData
 from vae.errors import ConfigError, check_int
-from vae.resume import starting_checkpoint
+from vae.resume import starting_checkpoint, stop_on_sigterm
 from vae.system import VAE
 
 log = logging.getLogger(__name__)
@@ -63,9 +63,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     system = build_system(cfg, datamodule)
     ckpt_path = starting_checkpoint(cfg, system.state_dict())  # ckpt_path=, or resume=<run folder>'s last.ckpt
     trainer = build_trainer(cfg)
-    trainer.fit(system, datamodule=datamodule, ckpt_path=ckpt_path)
-    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    (results,) = trainer.test(system, datamodule=datamodule, ckpt_path=best or None, verbose=False)
+    with stop_on_sigterm(trainer, run_dir):  # SIGTERM: last.ckpt is saved, exit 143 with how to resume
+        trainer.fit(system, datamodule=datamodule, ckpt_path=ckpt_path)
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        (results,) = trainer.test(system, datamodule=datamodule, ckpt_path=best or None, verbose=False)
     results = {name: float(value) for name, value in results.items()}
     if trainer.is_global_zero:
         write_json(run_dir / "results.json", {**results, "checkpoint": best, "run_dir": str(run_dir)})
