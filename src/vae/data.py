@@ -133,7 +133,10 @@ def load_folder(path: str, image_size: int, channels: int) -> tuple[Tensor, Tens
         dataset = datasets.ImageFolder(path, transform=transforms.Compose([*steps, transforms.PILToTensor()]))
     except FileNotFoundError as err:
         raise ConfigError(f"data.path={path} holds no images ({err}): lay it out as <path>/<class>/<image>") from None
-    images, labels = zip(*dataset)
+    try:
+        images, labels = zip(*dataset)
+    except OSError as err:  # PIL's errors for a truncated or unreadable file are OSErrors
+        raise ConfigError(f"data.path={path} holds an unreadable image ({err}): remove or replace it") from None
     return torch.stack(images), torch.tensor(labels)
 
 
