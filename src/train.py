@@ -1,5 +1,7 @@
 """Train a VAE. `python src/train.py model=conv latent=16`; `--help` lists the config groups.
 
+`python src/train.py resume=outputs/DATE/TIME` continues a stopped run from its last checkpoint.
+
 Only Hydra is imported up front: torch and Lightning load when a run needs them, so
 `--help` and `--cfg job` answer at once.
 """
@@ -20,5 +22,14 @@ def main(cfg: DictConfig) -> float:
     return -results.get("val/elbo", float("nan"))  # validation NLL bound (-ELBO): what sweepers minimise
 
 
+def main_or_resume() -> None:
+    """`resume=<run folder>` continues that run in its folder, with the overrides it was started with."""
+    if any(arg.startswith("resume=") for arg in sys.argv[1:]):
+        from vae.resume import resume_argv
+
+        sys.argv[1:] = resume_argv(sys.argv[1:])
+    main()
+
+
 if __name__ == "__main__":
-    sys.exit(run_cli(main))
+    sys.exit(run_cli(main_or_resume))

@@ -34,8 +34,8 @@ def test_ddp_on_two_processes_writes_one_run_folder(run_cli, tmp_path):
     system, cfg = load_system(ddp["checkpoint"])
     single = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False, limit_test_batches=4)
     (metrics,) = single.test(system, datamodule=instantiate(cfg.data), verbose=False)
-    assert math.isclose(metrics["test/elbo"], ddp["test/elbo"], abs_tol=1.0)
-    assert math.isclose(metrics["test/kl"], ddp["test/kl"], rel_tol=0.02)
+    assert math.isclose(metrics["test/kl"], ddp["test/kl"], rel_tol=1e-4)  # no sampling in the KL: exact
+    assert math.isclose(metrics["test/elbo"], ddp["test/elbo"], abs_tol=4.0)  # one z per digit: noise of ~1 nat
 
 
 def test_bf16_mixed_trains_on_cpu_with_float32_likelihood_and_kl(tmp_path):

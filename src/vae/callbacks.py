@@ -63,6 +63,8 @@ class EpochTimer(L.Callback):
     def on_train_epoch_start(self, trainer, pl_module):
         self.samples, self.start = 0, time.perf_counter()
 
+    on_train_start = on_train_epoch_start  # a run resumed mid-epoch starts timing without an epoch start
+
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         self.samples += len(batch[0])
         if batch_idx + 1 == trainer.num_training_batches and pl_module.device.type == "cuda":

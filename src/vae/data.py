@@ -57,20 +57,35 @@ class EpochPermutation:
 
 
 class TensorBatches:
-    """An iterable of (x, y) batches sliced from in-memory uint8 images, scaled to [0, 1]."""
+    """An iterable of (x, y) batches sliced from in-memory uint8 images, scaled to [0, 1].
+
+    Resumable mid-epoch: Lightning saves `state_dict()` in each checkpoint and hands it back
+    to `load_state_dict` on resume, and the next pass over that epoch skips the batches done.
+    """
 
     def __init__(self, images: Tensor, labels: Tensor, batch_size: int, sampler: EpochPermutation, binarize: bool):
         self.images, self.labels = images, labels
         self.batch_size, self.binarize = batch_size, binarize
         self.sampler = sampler  # DataLoader's attributes, where Lightning looks to call set_epoch
         self.batch_sampler = None
+        self.batches_done = 0  # in the epoch being iterated
+        self.resume_at: tuple[int, int] | None = None  # (epoch, batches already done in it)
 
     def __len__(self) -> int:
         return math.ceil(len(self.sampler) / self.batch_size)
 
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.sampler.epoch, "batches_done": self.batches_done}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.resume_at = (state["epoch"], state["batches_done"])
+
     def __iter__(self):
         order = self.sampler.indices().to(self.images.device)
-        for start in range(0, len(order), self.batch_size):
+        resume_at, self.resume_at = self.resume_at, None
+        self.batches_done = resume_at[1] if resume_at and resume_at[0] == self.sampler.epoch else 0
+        for start in range(self.batches_done * self.batch_size, len(order), self.batch_size):
+            self.batches_done += 1
             idx = order[start : start + self.batch_size]
             x = self.images[idx].float().div_(255)  # (B, C, H, W) in [0, 1]
             if self.binarize:  # dynamic binarisation: a fresh Bernoulli draw each time
@@ -118,7 +133,10 @@ def load_folder(path: str, image_size: int, channels: int) -> tuple[Tensor, Tens
         dataset = datasets.ImageFolder(path, transform=transforms.Compose([*steps, transforms.PILToTensor()]))
     except FileNotFoundError as err:
         raise ConfigError(f"data.path={path} holds no images ({err}): lay it out as <path>/<class>/<image>") from None
-    images, labels = zip(*dataset)
+    try:
+        images, labels = zip(*dataset)
+    except OSError as err:  # PIL's errors for a truncated or unreadable file are OSErrors
+        raise ConfigError(f"data.path={path} holds an unreadable image ({err}): remove or replace it") from None
     return torch.stack(images), torch.tensor(labels)
 
 

@@ -5,6 +5,7 @@ import torch
 from torch import Tensor, nn
 
 from vae.elbo import bernoulli_log_likelihood, gaussian_kl, gaussian_log_likelihood, kl_penalty, reparameterize
+from vae.errors import TrainingDiverged
 from vae.models import split_params
 
 
@@ -62,6 +63,8 @@ class VAE(L.LightningModule):
         capacity = self.beta_schedule.capacity(self.global_step)
         loss = (rec + kl_penalty(kl, beta, capacity)).mean()
         metrics = {"loss": loss, "rec": rec.mean(), "kl": kl.mean(), "elbo": -(rec + kl).mean(), "beta": beta}
+        if stage == "train":
+            self.check_finite(metrics)
         if capacity is not None:
             metrics["capacity"] = capacity
         on_step = stage == "train"  # train per step; val and test as epoch means, reduced across ranks
@@ -78,6 +81,15 @@ class VAE(L.LightningModule):
                 batch_size=len(x),
             )
         return loss
+
+    def check_finite(self, metrics: dict[str, Tensor]) -> None:
+        """Stop before a non-finite loss reaches the weights (one sync per step), naming the term that broke."""
+        if not torch.isfinite(metrics["loss"]):
+            term = next((name for name in ("rec", "kl") if not torch.isfinite(metrics[name])), "loss")
+            raise TrainingDiverged(
+                f"training diverged at step {self.global_step}: {term} is {metrics[term].item()}; "
+                f"lower optim.lr (now {self.lr:g}); the checkpoints saved before this step are kept"
+            )
 
     def training_step(self, batch, batch_idx):
         return self._step(batch, "train")

@@ -13,10 +13,12 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from vae.checkpoints import AtomicCheckpointIO
 from vae.data import ImageData
 from vae.errors import ConfigError, check_int
 from vae.evaluation import evaluate_test_split, format_table
 from vae.loggers import report_results
+from vae.resume import starting_checkpoint, stop_on_sigterm
 from vae.system import VAE
 
 log = logging.getLogger(__name__)
@@ -42,7 +44,8 @@ def build_system(cfg: DictConfig, datamodule: ImageData) -> VAE:
 def build_trainer(cfg: DictConfig) -> L.Trainer:
     callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values() if c]
     loggers = [instantiate(c) for c in cfg.get("logger", {}).values() if c]
-    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    # every checkpoint file is written atomically and read with weights_only=True
+    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()])
 
 
 def write_json(path: Path, data: dict) -> None:
@@ -63,12 +66,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
     system = build_system(cfg, datamodule)
+    ckpt_path = starting_checkpoint(cfg, system.state_dict())  # ckpt_path=, or resume=<run folder>'s last.ckpt
     trainer = build_trainer(cfg)
     if cfg.model.get("compile"):  # Lightning unwraps the compiled module for checkpoints
         system = torch.compile(system)
-    trainer.fit(system, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    (results,) = trainer.test(system, datamodule=datamodule, ckpt_path=best or None, verbose=False)
+    with stop_on_sigterm(trainer, run_dir):  # SIGTERM: last.ckpt is saved, exit 143 with how to resume
+        trainer.fit(system, datamodule=datamodule, ckpt_path=ckpt_path)
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        (results,) = trainer.test(system, datamodule=datamodule, ckpt_path=best or None, verbose=False)
     results = {name: float(value) for name, value in results.items()}
     if trainer.checkpoint_callback and trainer.checkpoint_callback.best_model_score is not None:
         results["val/elbo"] = float(trainer.checkpoint_callback.best_model_score)  # the best epoch's

@@ -1,0 +1,204 @@
+"""Continuing a stopped run: `python src/train.py resume=<run folder>`.
+
+The command line replays the run's own overrides into its own folder; Lightning restores the
+weights, optimiser, step and loop progress from `checkpoints/last.ckpt`; `RunState` adds
+what Lightning leaves out (the RNG streams), saves a checkpoint when SIGTERM asks the run to
+stop, and keeps `metrics.csv` to the rows before the checkpoint so the resumed run appends.
+"""
+
+import contextlib
+import csv
+import os
+import random
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+import yaml
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, WandbLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.loggers.logger import rank_zero_experiment
+from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+from omegaconf import DictConfig, open_dict
+
+from vae.checkpoints import check_fits, load_checkpoint
+from vae.errors import ConfigError, RunStopped
+
+
+def resume_argv(argv: list[str]) -> list[str]:
+    """`resume=<run folder>` becomes the run's saved overrides and the folder as Hydra's run dir.
+
+    Replaying the saved overrides recomposes the config the checkpoint was trained with, so a
+    resume needs no other argument; an override given again (trainer.max_epochs=100) wins.
+    """
+    at = next((i for i, arg in enumerate(argv) if arg.startswith("resume=")), None)
+    if at is None:
+        return argv
+    run_dir = Path(argv[at].split("=", 1)[1]).expanduser().resolve()
+    if "-m" in argv or "--multirun" in argv:
+        raise ConfigError(f"resume={run_dir} continues one run: leave out -m (resume each run of a sweep on its own)")
+    last_checkpoint(run_dir)
+    saved = yaml.safe_load((run_dir / ".hydra" / "overrides.yaml").read_text()) or []
+    given = {override_key(arg) for arg in argv if not arg.startswith("-")}
+    replayed = [arg for arg in saved if override_key(arg) not in given | {"resume", "ckpt_path"}]
+    added = {override_key(arg) for arg in saved if arg.startswith("+")}  # keys the run added to the config
+    argv = [f"++{arg}" if override_key(arg) in added and not arg.startswith(("+", "~", "-")) else arg for arg in argv]
+    folder = "'" + str(run_dir).replace("'", "\\'") + "'"  # quoted for Hydra's override grammar
+    # in place of resume=..., so the overrides stay one run of positional arguments for argparse
+    return [*argv[:at], *replayed, f"resume={folder}", f"hydra.run.dir={folder}", *argv[at + 1 :]]
+
+
+def override_key(override: str) -> str:
+    """`+trainer.max_steps=5` -> `trainer.max_steps`."""
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def last_checkpoint(run_dir: str | Path) -> Path:
+    """The checkpoint a resume starts from: `<run folder>/checkpoints/last.ckpt`."""
+    run_dir = Path(run_dir)
+    if not (run_dir / ".hydra" / "overrides.yaml").is_file():
+        raise ConfigError(f"resume={run_dir} is not a run folder: give one that src/train.py made (outputs/DATE/TIME)")
+    path = run_dir / "checkpoints" / "last.ckpt"
+    if not path.is_file():
+        raise ConfigError(f"resume={run_dir} has no checkpoints/last.ckpt: it stopped before its first checkpoint")
+    return path
+
+
+def starting_checkpoint(cfg: DictConfig, state_dict: dict) -> str | None:
+    """The checkpoint this run continues from (`ckpt_path`, or the resumed run's last.ckpt), checked to fit."""
+    path = cfg.get("ckpt_path") or (cfg.get("resume") and last_checkpoint(cfg.resume))
+    if not path:
+        return None
+    checkpoint = load_checkpoint(path)
+    check_fits(checkpoint, state_dict, cfg, path)
+    wandb_id = checkpoint.get("wandb_run_id")
+    if cfg.get("resume") and wandb_id:  # the resumed run logs on into the same W&B run
+        for logger in (cfg.get("logger") or {}).values():
+            if logger and str(logger.get("_target_")).lower().replace("_", "").endswith("wandblogger"):
+                with open_dict(logger):
+                    logger.id, logger.resume = wandb_id, "allow"
+    return str(path)
+
+
+@contextlib.contextmanager
+def stop_on_sigterm(trainer: L.Trainer, run_dir: Path):
+    """Lightning ends fit or test with SIGTERMException after SIGTERM; say what was kept and how to go on."""
+    try:
+        yield
+    except SIGTERMException:
+        if trainer.global_step == 0:
+            raise RunStopped("stopped by SIGTERM before the first training step: nothing to resume") from None
+        raise RunStopped(
+            f"stopped by SIGTERM at step {trainer.global_step}; resume with: python src/train.py resume={run_dir}"
+        ) from None
+
+
+def rng_state() -> dict:
+    """Every global random stream, as tensors and plain data (so `weights_only` loading accepts it)."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
+        "python": random.getstate(),
+    }
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    random.setstate(state["python"])
+
+
+class RunState(L.Callback):
+    """What a resumed run needs beyond Lightning's own state, and a checkpoint when SIGTERM arrives."""
+
+    def __init__(self):
+        self.rng_to_restore: dict | None = None
+        self.saved_at_step = -1
+
+    def state_dict(self) -> dict:
+        return {"rng": rng_state()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.rng_to_restore = state_dict["rng"]
+
+    def on_train_start(self, trainer, pl_module):
+        # after the sanity check and data setup, which draw from the same streams
+        if self.rng_to_restore is not None:
+            set_rng_state(self.rng_to_restore)
+            self.rng_to_restore = None
+
+    def on_load_checkpoint(self, trainer, pl_module, checkpoint):
+        if trainer.state.fn == "fit":
+            for logger in trainer.loggers:
+                if isinstance(logger, AppendingCSVLogger):
+                    logger.drop_rows_from(checkpoint["global_step"])
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint):
+        for logger in trainer.loggers:
+            logger.save()  # rows logged so far reach the disk, so the CSV keeps pace with the checkpoints
+            if isinstance(logger, WandbLogger) and logger.version:
+                checkpoint["wandb_run_id"] = logger.version
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        # where ModelCheckpoint saves too; Lightning stops the run right after this batch. With
+        # several processes the signal reaches each at a different batch: they save in on_exception.
+        if trainer.received_sigterm and trainer.world_size == 1:
+            self.save_last(trainer)
+
+    def on_exception(self, trainer, pl_module, exception):
+        # every rank raises SIGTERMException at the same point, so all of them take part in the save
+        if isinstance(exception, SIGTERMException) and trainer.state.fn == "fit" and trainer.global_step > 0:
+            self.save_last(trainer)
+
+    def save_last(self, trainer: L.Trainer) -> None:
+        if self.saved_at_step == trainer.global_step:
+            return
+        saver = trainer.checkpoint_callback
+        folder = Path(saver.dirpath) if saver and saver.dirpath else Path(trainer.default_root_dir) / "checkpoints"
+        last = f"{ModelCheckpoint.CHECKPOINT_NAME_LAST}{ModelCheckpoint.FILE_EXTENSION}"
+        trainer.save_checkpoint(folder / last, weights_only=False)
+        self.saved_at_step = trainer.global_step
+
+
+class AppendingCSVLogger(CSVLogger):
+    """Lightning's CSVLogger, except that an existing metrics.csv is continued, never deleted."""
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = AppendingWriter(log_dir=self.log_dir)
+        return self._experiment
+
+    @rank_zero_only
+    def drop_rows_from(self, step: int) -> None:
+        """Forget rows logged at `step` or later: the resumed run logs them again."""
+        path = Path(self.log_dir) / ExperimentWriter.NAME_METRICS_FILE
+        if not path.is_file():
+            return
+        with open(path, newline="") as file:
+            reader = csv.DictReader(file)
+            header, rows = reader.fieldnames or [], [row for row in reader if int(float(row["step"])) < step]
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=header)
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, path)
+
+
+class AppendingWriter(ExperimentWriter):
+    def _check_log_dir_exists(self) -> None:
+        # Lightning's deletes an existing metrics.csv here; we read its header instead, and append
+        if self._fs.isfile(self.metrics_file_path):
+            with self._fs.open(self.metrics_file_path, "r", newline="") as file:
+                self.metrics_keys = next(csv.reader(file), [])

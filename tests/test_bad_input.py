@@ -1,0 +1,122 @@
+"""Every bad input a user can give `src/train.py`: one `error:` line that names it, exit 2, no traceback, no results."""
+
+import re
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, TINY, write_idx_set, write_image_folder
+
+
+def empty_folder(tmp: Path) -> Path:
+    (tmp / "empty").mkdir()
+    return tmp / "empty"
+
+
+def truncated_mnist(tmp: Path) -> Path:
+    images = write_idx_set(tmp / "data", "MNIST") / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:5000])
+    return tmp / "data"
+
+
+def folder_without_images(tmp: Path) -> Path:
+    (tmp / "pictures" / "cats").mkdir(parents=True)
+    (tmp / "pictures" / "cats" / "notes.txt").write_text("no pictures here")
+    return tmp / "pictures"
+
+
+def folder_with_a_corrupt_image(tmp: Path) -> Path:
+    write_image_folder(tmp / "pictures", n_per_class=5)
+    (tmp / "pictures" / "digit3" / "2.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    return tmp / "pictures"
+
+
+def under_a_file(tmp: Path) -> Path:
+    """A folder that cannot be made, even by root: its parent is a regular file."""
+    (tmp / "a_file").write_text("")
+    return tmp / "a_file" / "run"
+
+
+def corrupt_checkpoint(tmp: Path) -> Path:
+    (tmp / "broken.ckpt").write_bytes(b"PK\x03\x04 half a zip file")
+    return tmp / "broken.ckpt"
+
+
+CASES = {  # id: (overrides, with {path} made by the function, the error line it must print)
+    "unknown model": (["model=transformer"], None, r"model=transformer is not an option: choose one of conv, mlp"),
+    "zero latent": (["latent=0"], None, r"latent=0 is invalid: it must be an integer >= 1"),
+    "text latent": (["latent=abc"], None, r"latent=abc is invalid: it must be an integer >= 1"),
+    "negative warm-up": (["beta=linear", "beta.warmup_steps=-1"], None, r"beta.warmup_steps=-1 is invalid: .*>= 0"),
+    "no MNIST files offline": (
+        ["data=mnist", "data.download=false", "paths.data_dir={path}"],
+        empty_folder,
+        r"data=mnist: no usable MNIST files under {path}/MNIST .*paths.data_dir=<folder>.*data.download=true",
+    ),
+    "truncated MNIST file": (
+        ["data=mnist", "data.download=false", "data.val_size=50", "paths.data_dir={path}"],
+        truncated_mnist,
+        r"data=mnist: no usable MNIST files under {path}/MNIST \(shape .* is invalid .*\); copy them there .*",
+    ),
+    "missing image folder": (
+        ["data=folder", "data.path=/nonexistent"],
+        None,
+        r"data.path=/nonexistent is not a folder: give a folder laid out as <path>/<class>/<image>",
+    ),
+    "image folder, no images": (
+        ["data=folder", "data.path={path}"],
+        folder_without_images,
+        r"data.path={path} holds no images \(Found no valid file .*\): lay it out as <path>/<class>/<image>",
+    ),
+    "corrupt image": (
+        ["data=folder", "data.path={path}"],
+        folder_with_a_corrupt_image,
+        r"data.path={path} holds an unreadable image \(.*2.png.*\): remove or replace it",
+    ),
+    "unwritable output folder": (
+        ["hydra.run.dir={path}"],
+        under_a_file,
+        r"{path} cannot be written \(Not a directory\): choose a folder you can write \(hydra.run.dir=...\)",
+    ),
+    "typo in a key": (["optim.lrr=0.1"], None, r"optim.lrr is not a config key: did you mean optim.lr\? .*"),
+    "missing checkpoint": (["ckpt_path=nowhere.ckpt"], None, r"ckpt_path=nowhere.ckpt does not exist: .*"),
+    "corrupt checkpoint": (
+        ["ckpt_path={path}"],
+        corrupt_checkpoint,
+        r"ckpt_path={path} is not a readable checkpoint \(truncated or corrupt\?\).*",
+    ),
+    "resume a non-run": (["resume={path}"], empty_folder, r"resume={path} is not a run folder: .*"),
+}
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, Path | None, Path]]:
+    """Every case's run of src/train.py, two at a time: each is a fresh process, mostly spent importing torch."""
+    prepared = {}
+    for case, (overrides, make, _) in CASES.items():
+        tmp = tmp_path_factory.mktemp("case")
+        path = make(tmp) if make else None
+        prepared[case] = ([*TINY, *(override.format(path=path) for override in overrides)], path, tmp)
+
+    def run(case: str) -> subprocess.CompletedProcess:
+        args, _, tmp = prepared[case]
+        command = [sys.executable, str(ROOT / "src" / "train.py"), *args]
+        return subprocess.run(command, cwd=tmp, capture_output=True, text=True, timeout=300)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = dict(zip(CASES, pool.map(run, CASES)))
+    return {case: (results[case], path, tmp) for case, (_, path, tmp) in prepared.items()}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_is_one_clear_line(case, outcomes):
+    result, path, tmp = outcomes[case]
+
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr[-3000:]
+    assert re.fullmatch("error: " + CASES[case][2].format(path=re.escape(str(path))), errors[0]), errors[0]
+    assert not list(tmp.rglob("results.json*"))

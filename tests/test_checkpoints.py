@@ -1,0 +1,113 @@
+"""Checkpoint files: a kill mid-write never breaks last.ckpt, loading never runs code, a wrong model is named."""
+
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from background import finish, start, wait_for
+from conftest import TINY, make_config
+from vae.checkpoints import AtomicCheckpointIO, load_checkpoint, load_system
+from vae.errors import ConfigError, TrainingDiverged
+from vae.training import train
+
+
+class RunsCode:
+    """Unpickling this calls os.system: what a malicious checkpoint would do."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def writing_into(pid: int, folder: Path) -> bool:
+    """Whether the process holds a file under `folder` open: a checkpoint write is under way."""
+    targets = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            targets.append(os.readlink(fd))
+    return any(target.startswith(f"{folder}/") for target in targets)
+
+
+def test_kill_during_a_checkpoint_write_leaves_a_loadable_last_ckpt(tmp_path):
+    big_and_saved_every_step = [  # ~60 MB checkpoints written every step: most of the run is spent saving
+        *TINY,
+        "trainer.limit_train_batches=50",
+        "model.encoder.hidden_dim=3000",
+        "callbacks.steps.every_n_train_steps=1",
+        "hydra.run.dir=run",
+    ]
+    folder = tmp_path / "run" / "checkpoints"
+    process = start(tmp_path, *big_and_saved_every_step)
+    try:
+        wait_for(folder / "last.ckpt", process)
+        time.sleep(1.0)  # several saves in: last.ckpt has been replaced a few times
+        deadline = time.monotonic() + 60
+        while True:  # freeze the run; if it is writing a checkpoint, kill it there
+            os.kill(process.pid, signal.SIGSTOP)
+            if writing_into(process.pid, folder):
+                break
+            os.kill(process.pid, signal.SIGCONT)
+            assert process.poll() is None, finish(process)[1][-3000:]
+            assert time.monotonic() < deadline, "no checkpoint write was caught"
+            time.sleep(0.01)
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.kill()
+    assert finish(process)[0] == -signal.SIGKILL
+
+    checkpoint = load_checkpoint(folder / "last.ckpt")
+    assert checkpoint["global_step"] >= 1
+    assert all(t.isfinite().all() for t in checkpoint["state_dict"].values())
+
+
+def test_a_failed_write_keeps_the_previous_checkpoint(tmp_path):
+    io, path = AtomicCheckpointIO(), tmp_path / "last.ckpt"
+    io.save_checkpoint({"global_step": 1, "state_dict": {"w": torch.ones(3)}}, path)
+    with pytest.raises(Exception):
+        io.save_checkpoint({"global_step": 2, "state_dict": {"w": torch.ones(3)}, "bad": lambda: 0}, path)
+    assert io.load_checkpoint(path)["global_step"] == 1
+
+
+def test_non_finite_weights_are_never_written(tmp_path):
+    io, path = AtomicCheckpointIO(), tmp_path / "last.ckpt"
+    io.save_checkpoint({"global_step": 1, "state_dict": {"w": torch.ones(3)}}, path)
+    with pytest.raises(TrainingDiverged, match="step 2.*was not written"):
+        io.save_checkpoint({"global_step": 2, "state_dict": {"w": torch.tensor([1.0, float("nan")])}}, path)
+    assert io.load_checkpoint(path)["state_dict"]["w"].tolist() == [1.0, 1.0, 1.0]
+
+
+def test_a_checkpoint_that_would_run_code_is_refused(tmp_path, run_cli):
+    marker = tmp_path / "code-ran"
+    crafted = tmp_path / "crafted.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": RunsCode(marker)}, crafted)
+
+    for load in (load_checkpoint, AtomicCheckpointIO().load_checkpoint, load_system):  # ours, Lightning's, eval's
+        with pytest.raises(ConfigError, match="refused: it asks to call .*system"):
+            load(crafted)
+    result = run_cli(*TINY, f"ckpt_path={crafted}")  # fit from it
+    assert result.returncode == 2
+    assert f"error: ckpt_path={crafted} is refused" in result.stderr and "Traceback" not in result.stderr
+    assert not marker.exists()
+
+
+def test_a_checkpoint_of_another_model_says_which_config_it_needs(tmp_path):
+    train(make_config(tmp_path / "a", [*TINY, "model=conv", "latent=16"]))
+    checkpoint = tmp_path / "a" / "checkpoints" / "last.ckpt"
+
+    with pytest.raises(ConfigError) as error:
+        train(make_config(tmp_path / "b", [*TINY, f"ckpt_path={checkpoint}"]))
+    assert str(error.value) == (
+        f"ckpt_path={checkpoint} was trained with model=conv latent=16 data=mnist5k, but this run is "
+        "model=mlp latent=20 data=mnist5k: add model=conv latent=16 data=mnist5k to the command line "
+        "(or use resume=<run folder>, which reuses a run's config)"
+    )
+    assert not (tmp_path / "b" / "results.json").exists()
+    system, cfg = load_system(checkpoint)  # the checkpoint itself is fine: eval rebuilds its own model
+    assert cfg.latent == 16 and system.latent_dim == 16
