@@ -10,10 +10,11 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from vae.errors import run_cli
+from vae.errors import exits_on_user_error, run_cli
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="sample")
+@exits_on_user_error
 def main(cfg: DictConfig) -> None:
     from vae.pictures import draw_checkpoint
 

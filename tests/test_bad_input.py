@@ -118,5 +118,6 @@ def test_bad_input_is_one_clear_line(case, outcomes):
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1, result.stderr[-3000:]
+    assert "Error executing job" not in result.stderr  # Hydra's own report would be a second line
     assert re.fullmatch("error: " + CASES[case][2].format(path=re.escape(str(path))), errors[0]), errors[0]
     assert not list(tmp.rglob("results.json*"))

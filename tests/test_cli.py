@@ -2,8 +2,6 @@
 
 import json
 
-import pytest
-
 from conftest import TINY
 
 
@@ -45,23 +43,4 @@ def test_two_by_two_multirun(run_cli, tmp_path):
     assert all((r / "results.json").is_file() for r in runs)
 
 
-@pytest.mark.parametrize(
-    "args, words",
-    [
-        (["model=transformer"], ["model=transformer", "conv", "mlp"]),
-        (["latent=0"], ["latent=0", ">= 1"]),
-        (["latent=abc"], ["latent=abc", "integer"]),
-        (["beta=linear", "beta.warmup_steps=-1"], ["beta.warmup_steps=-1", ">= 0"]),
-        (["data=mnist", "data.download=false", "paths.data_dir=empty"], ["data=mnist", "empty/MNIST", "download"]),
-        (["data=folder", "data.path=/nonexistent"], ["data.path=/nonexistent", "folder"]),
-    ],
-)
-def test_bad_input_gets_one_clear_line(run_cli, tmp_path, args, words):
-    result = run_cli(*args, *TINY)
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr + result.stdout
-    last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: ")
-    for word in words:
-        assert word in last
-    assert not list(tmp_path.glob("outputs/**/results.json"))
+# Bad input, one clear line each: tests/test_bad_input.py holds the whole table.

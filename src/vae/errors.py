@@ -15,8 +15,32 @@ class TrainingDiverged(ConfigError):
     """The loss or the weights went non-finite (a too-high learning rate, most often); nothing non-finite is saved."""
 
 
-class RunStopped(Exception):
-    """The run stopped early on request (SIGTERM) after saving a checkpoint; the message says how to resume."""
+class RunStopped(BaseException):
+    """The run stopped early on request (SIGTERM) after saving a checkpoint; the message says how to resume.
+
+    A BaseException, like UserExit, so Hydra's job runner lets it through without a report of its own.
+    """
+
+
+class UserExit(BaseException):
+    """A user error leaving a Hydra job: Hydra's job runner would add its own line for an Exception."""
+
+
+def exits_on_user_error(task):
+    """Wrap a Hydra task function so that a user error leaves it as UserExit, for run_cli to print as one line."""
+    import functools
+
+    @functools.wraps(task)
+    def wrapped(cfg):
+        try:
+            return task(cfg)
+        except Exception as exc:
+            message = user_error_message(exc)
+            if message is None:
+                raise
+            raise UserExit(message) from None
+
+    return wrapped
 
 
 def find_config_error(exc: BaseException | None) -> ConfigError | None:
@@ -100,7 +124,10 @@ def run_cli(main) -> int:
     except RunStopped as stop:
         print(stop, file=sys.stderr)
         return EXIT_STOPPED
-    except Exception as exc:
+    except UserExit as exc:  # from inside a job
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except Exception as exc:  # Hydra's composition errors, before any job starts
         message = user_error_message(exc)
         if message is None:
             raise
