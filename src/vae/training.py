@@ -11,6 +11,7 @@ from pathlib import Path
 import lightning as L
 import torch
 from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
 from vae.checkpoints import AtomicCheckpointIO
@@ -43,6 +44,8 @@ def build_system(cfg: DictConfig, datamodule: ImageData) -> VAE:
 
 def build_trainer(cfg: DictConfig) -> L.Trainer:
     callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values() if c]
+    if not cfg.trainer.get("enable_progress_bar", True):  # Lightning refuses a bar callback it was told to hide
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     loggers = [instantiate(c) for c in cfg.get("logger", {}).values() if c]
     # every checkpoint file is written atomically and read with weights_only=True
     return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()])
