@@ -23,6 +23,7 @@ def test_ddp_on_two_processes_writes_one_run_folder(run_cli, tmp_path):
     run_dir = tmp_path / "run"
     assert [p.name for p in tmp_path.iterdir()] == ["run"]  # one folder, not one per rank
     assert len(list(run_dir.glob("**/results.json"))) == 1 and len(list(run_dir.glob("**/metrics.csv"))) == 1
+    assert [p.name for p in run_dir.glob("**/*.log")] == ["train.log"]  # one log, not one per rank
 
     # each rank takes half of the 4,000 training digits: 2000 / 32 = 63 steps per epoch, not 125
     last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
