@@ -17,9 +17,8 @@ from vae.evaluation import (
     format_table,
     importance_weighted_log_likelihood,
     kl_per_dimension,
-    log_normal,
-    log_standard_normal,
 )
+from vae.elbo import log_normal, log_standard_normal
 from vae.schedules import Constant
 from vae.system import VAE
 

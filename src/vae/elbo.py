@@ -36,13 +36,25 @@ def bernoulli_log_likelihood(logits: Tensor, x: Tensor) -> Tensor:
     return -nll.flatten(1).sum(dim=1)
 
 
+def log_normal(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
+    """log N(z; mu, diag(exp(logvar))), summed over the last dimension.
+
+    z, mu, logvar: broadcastable (..., D) -> (...)
+    """
+    return -0.5 * (math.log(2 * math.pi) + logvar + (z - mu).pow(2) / logvar.exp()).sum(dim=-1)
+
+
+def log_standard_normal(z: Tensor) -> Tensor:
+    """log N(z; 0, I), the prior's density, summed over the last dimension. z: (..., D) -> (...)"""
+    return -0.5 * (math.log(2 * math.pi) + z.pow(2)).sum(dim=-1)
+
+
 def gaussian_log_likelihood(mean: Tensor, logvar: Tensor, x: Tensor) -> Tensor:
     """log N(x; mean, diag(exp(logvar))), summed over pixels.
 
     mean, logvar, x: (B, ...) -> (B,)
     """
-    log_prob = -0.5 * (math.log(2 * math.pi) + logvar + (x - mean).pow(2) / logvar.exp())
-    return log_prob.flatten(1).sum(dim=1)
+    return log_normal(x.flatten(1), mean.flatten(1), logvar.flatten(1))
 
 
 def kl_penalty(kl: Tensor, beta: float, capacity: float | None = None) -> Tensor:

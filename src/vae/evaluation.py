@@ -14,25 +14,12 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from vae.elbo import gaussian_kl, reparameterize
+from vae.elbo import gaussian_kl, log_normal, log_standard_normal, reparameterize
 from vae.errors import ConfigError, check_int
 
 log = logging.getLogger(__name__)
 
 ACTIVE_THRESHOLD = 0.01  # Burda et al. 2016, Sec. 5.2: a unit is active when Cov_x(E_q[z_d]) > 0.01
-
-
-def log_normal(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
-    """log N(z; mu, diag(exp(logvar))), summed over the last dimension.
-
-    z, mu, logvar: broadcastable (..., D) -> (...)
-    """
-    return -0.5 * (math.log(2 * math.pi) + logvar + (z - mu).pow(2) / logvar.exp()).sum(dim=-1)
-
-
-def log_standard_normal(z: Tensor) -> Tensor:
-    """log N(z; 0, I), the prior's density, summed over the last dimension. z: (..., D) -> (...)"""
-    return -0.5 * (math.log(2 * math.pi) + z.pow(2)).sum(dim=-1)
 
 
 def log_importance_weights(log_px_given_z: Tensor, z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
