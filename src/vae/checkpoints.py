@@ -5,7 +5,6 @@ so eval and sampling need nothing but the file. `AtomicCheckpointIO` is the Trai
 through which Lightning writes and reads every checkpoint file (resume, test, every save).
 """
 
-import os
 import pickle
 import re
 from pathlib import Path
@@ -15,6 +14,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from omegaconf import DictConfig, OmegaConf
 
 from vae.errors import ConfigError, TrainingDiverged
+from vae.files import atomic_write
 
 
 def load_checkpoint(path: str | Path, map_location=torch.device("cpu")) -> dict:
@@ -46,17 +46,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         path = Path(path)
         check_finite_weights(checkpoint, path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as file:
+        with atomic_write(path, "wb") as file:
             torch.save(checkpoint, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-        folder = os.open(path.parent, os.O_RDONLY)  # make the rename itself durable
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
 
     def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict:
         return load_checkpoint(path, map_location=map_location)

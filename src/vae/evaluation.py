@@ -167,7 +167,7 @@ def evaluate_checkpoint(cfg) -> dict:
     from hydra.utils import instantiate
 
     from vae.checkpoints import load_system
-    from vae.training import write_json
+    from vae.files import write_json
 
     if not cfg.get("ckpt_path"):
         raise ConfigError("ckpt_path is required: give a .ckpt file, e.g. ckpt_path=<run folder>/checkpoints/best.ckpt")

@@ -8,7 +8,6 @@ stop, and keeps `metrics.csv` to the rows before the checkpoint so the resumed r
 
 import contextlib
 import csv
-import os
 import random
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from omegaconf import DictConfig, open_dict
 
 from vae.checkpoints import check_fits, load_checkpoint
 from vae.errors import ConfigError, RunStopped
+from vae.files import atomic_write
 
 
 def resume_argv(argv: list[str]) -> list[str]:
@@ -188,12 +188,10 @@ class AppendingCSVLogger(CSVLogger):
         with open(path, newline="") as file:
             reader = csv.DictReader(file)
             header, rows = reader.fieldnames or [], [row for row in reader if int(float(row["step"])) < step]
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w", newline="") as file:
+        with atomic_write(path, newline="") as file:
             writer = csv.DictWriter(file, fieldnames=header)
             writer.writeheader()
             writer.writerows(rows)
-        os.replace(tmp, path)
 
 
 class AppendingWriter(ExperimentWriter):

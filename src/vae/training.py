@@ -3,9 +3,7 @@
 A plain function, so tests call it with a config from Hydra's `compose`; `src/train.py` wraps it.
 """
 
-import json
 import logging
-import os
 from pathlib import Path
 
 import lightning as L
@@ -18,6 +16,7 @@ from vae.checkpoints import AtomicCheckpointIO
 from vae.data import ImageData
 from vae.errors import ConfigError, check_int
 from vae.evaluation import evaluate_test_split, format_table
+from vae.files import write_json
 from vae.loggers import report_results
 from vae.resume import starting_checkpoint, stop_on_sigterm
 from vae.system import VAE
@@ -49,13 +48,6 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
     loggers = [instantiate(c) for c in cfg.get("logger", {}).values() if c]
     # every checkpoint file is written atomically and read with weights_only=True
     return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()])
-
-
-def write_json(path: Path, data: dict) -> None:
-    """Write whole or not at all: a crash never leaves half a file."""
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
