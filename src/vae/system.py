@@ -62,14 +62,14 @@ class VAE(L.LightningModule):
         beta = self.beta_schedule.beta(self.global_step)
         capacity = self.beta_schedule.capacity(self.global_step)
         loss = (rec + kl_penalty(kl, beta, capacity)).mean()
+        on_step = stage == "train"  # train per step; val and test as epoch means, reduced across ranks
+        if on_step:
+            self.check_finite(loss, rec, kl)
+            if not self.trainer._logger_connector.should_update_logs:
+                return loss  # step metrics are written every log_every_n_steps: in between, skip building them
         metrics = {"loss": loss, "rec": rec.mean(), "kl": kl.mean(), "elbo": -(rec + kl).mean(), "beta": beta}
-        if stage == "train":
-            self.check_finite(metrics)
         if capacity is not None:
             metrics["capacity"] = capacity
-        on_step = stage == "train"  # train per step; val and test as epoch means, reduced across ranks
-        if on_step and not self.trainer._logger_connector.should_update_logs:
-            return loss  # step metrics are written every log_every_n_steps; a `self.log` in between only costs time
         for name, value in metrics.items():
             self.log(
                 f"{stage}/{name}",
@@ -82,12 +82,16 @@ class VAE(L.LightningModule):
             )
         return loss
 
-    def check_finite(self, metrics: dict[str, Tensor]) -> None:
-        """Stop before a non-finite loss reaches the weights (one sync per step), naming the term that broke."""
-        if not torch.isfinite(metrics["loss"]):
-            term = next((name for name in ("rec", "kl") if not torch.isfinite(metrics[name])), "loss")
+    def check_finite(self, loss: Tensor, rec: Tensor, kl: Tensor) -> None:
+        """Stop before a non-finite loss reaches the weights (one sync per step), naming the term that broke.
+
+        loss: (); rec, kl: (B,)
+        """
+        if not torch.isfinite(loss):
+            terms = {"rec": rec.mean(), "kl": kl.mean(), "loss": loss}
+            term = next(name for name, value in terms.items() if not torch.isfinite(value))
             raise TrainingDiverged(
-                f"training diverged at step {self.global_step}: {term} is {metrics[term].item()}; "
+                f"training diverged at step {self.global_step}: {term} is {terms[term].item()}; "
                 f"lower optim.lr (now {self.lr:g}); the checkpoints saved before this step are kept"
             )
 
