@@ -47,7 +47,7 @@ class ImageGrids(L.Callback):
         images, labels = trainer.datamodule.splits["test"]  # the first test images: the same every time
         x = images[: max(self.n_images, self.n_codes)].to(pl_module.device).float() / 255  # (N, C, H, W)
         generator = torch.Generator().manual_seed(self.seed)
-        z = torch.randn(self.n_samples, pl_module.latent_dim, generator=generator).to(pl_module.device)
+        z = pl_module.sample_latents(self.n_samples, generator)
         was_training = pl_module.training
         pl_module.eval()
         pictures = draw_all(pl_module, x, labels[: len(x)], z, self.n_images)

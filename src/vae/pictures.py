@@ -50,7 +50,7 @@ def manifold_codes(n: int) -> Tensor:
 
 def encode_mean(system, x: Tensor) -> Tensor:
     """E_q[z|x], the code pictures are drawn from. x: (N, C, H, W) -> (N, D)"""
-    return system.encoder(x)[0].float()
+    return system.encode(x)
 
 
 @torch.no_grad()
@@ -163,7 +163,7 @@ def draw_checkpoint(cfg) -> list[Path]:
         x, labels = images[: max(cfg.n_images, cfg.n_codes)].to(system.device).float() / 255, labels[: cfg.n_codes]
     except ConfigError as err:
         log.warning("No test images (%s): drawing the prior's pictures only", err)
-    z = torch.randn(n, system.latent_dim, generator=torch.Generator().manual_seed(cfg.seed)).to(system.device)
+    z = system.sample_latents(n, torch.Generator().manual_seed(cfg.seed))
     out_dir = Path(cfg.out_dir) if cfg.get("out_dir") else run_dir_of(ckpt_path.resolve()) / "samples"
     paths = save_pictures(draw_all(system, x, labels, z, cfg.n_images), out_dir)
     log.info("Written: %s", ", ".join(str(p) for p in paths))

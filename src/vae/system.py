@@ -52,7 +52,16 @@ class VAE(L.LightningModule):
         return split_params(params.float(), 2)[0].clamp(0.0, 1.0)
 
     def decode(self, z: Tensor) -> Tensor:
+        """z (B, D) -> E[x|z] (B, C, H, W) in [0, 1]."""
         return self.mean_image(self.decoder(z))
+
+    def encode(self, x: Tensor) -> Tensor:
+        """x (B, C, H, W) -> the posterior mean (B, D), float32: the code pictures and metrics use."""
+        return self.encoder(x)[0].float()
+
+    def sample_latents(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """n draws (n, D) of the prior p(z), on the system's device."""
+        return torch.randn(n, self.latent_dim, generator=generator).to(self.device)
 
     def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
         x, _ = batch
