@@ -1,12 +1,13 @@
 """Pictures: the latent-space geometry, what each picture shows of a real model, the PNGs a training
 run writes, and src/sample.py on its checkpoint."""
 
+from pathlib import Path
+
 import torch
 from PIL import Image
 from torch.distributions import Normal
 
 from conftest import TINY, make_config, run_script
-from vae.models import MLPDecoder, MLPEncoder
 from vae.pictures import (
     code_scatter,
     draw_all,
@@ -16,7 +17,7 @@ from vae.pictures import (
     traversal_codes,
     traversals,
 )
-from vae.schedules import Constant
+from vae.build import build_system
 from vae.system import VAE
 
 ALL = {"reconstructions", "samples", "traversals", "interpolations", "manifold", "codes"}
@@ -24,8 +25,7 @@ ALL = {"reconstructions", "samples", "traversals", "interpolations", "manifold",
 
 def tiny_vae(latent_dim: int) -> VAE:
     torch.manual_seed(0)
-    encoder, decoder = MLPEncoder((1, 28, 28), latent_dim, 32), MLPDecoder((1, 28, 28), latent_dim, 32)
-    return VAE(encoder, decoder, Constant(), latent_dim=latent_dim).eval()
+    return build_system(make_config(Path("unused"), [f"latent={latent_dim}", "model.hidden=[32]"])).eval()
 
 
 def tile(grid: torch.Tensor, row: int, col: int, size: int = 28, pad: int = 2) -> torch.Tensor:
@@ -62,7 +62,7 @@ def test_manifold_codes_are_evenly_spaced_prior_quantiles():
 def test_a_traversal_of_a_dimension_the_decoder_ignores_is_a_constant_row():
     system = tiny_vae(3)
     with torch.no_grad():
-        system.decoder.net[0].weight[:, 1] = 0  # the decoder ignores z_1
+        system.model.decoder.net[0][0].weight[:, 1] = 0  # the decoder ignores z_1
     x = torch.rand(1, 1, 28, 28)
     grid = traversals(system, x, steps=5)
     assert not torch.allclose(tile(grid, 0, 0), tile(grid, 0, 4))
@@ -75,7 +75,7 @@ def test_interpolations_start_and_end_at_the_reconstructions():
     x_a, x_b = torch.rand(2, 1, 28, 28), torch.rand(2, 1, 28, 28)
     grid = interpolations(system, x_a, x_b, steps=6)
     with torch.no_grad():
-        ends_a, ends_b = system.decode(system.encoder(x_a)[0]), system.decode(system.encoder(x_b)[0])
+        ends_a, ends_b = system.decode(system.encode(x_a)), system.decode(system.encode(x_b))
     for row in range(2):
         torch.testing.assert_close(tile(grid, row, 0), ends_a[row].expand(3, 28, 28))
         torch.testing.assert_close(tile(grid, row, 5), ends_b[row].expand(3, 28, 28))

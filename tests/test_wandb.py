@@ -29,7 +29,7 @@ def test_wandb_run_holds_config_history_pictures_summary_and_best_checkpoint(log
     (offline,) = (logged_run / "wandb").glob("offline-run-*")
     run = read_run(offline)
     config = run["config"]["config"]  # the composed config, resolved
-    assert config["latent"] == 20 and config["model"]["encoder"]["_target_"] == "vae.models.MLPEncoder"
+    assert config["latent"] == 20 and config["model"]["encoder"]["_target_"] == "vae.nets.mlp.MLPEncoder"
     assert config["paths"]["output_dir"] == str(logged_run)
     keys = {key for row in run["history"] for key in row}
     assert {"train/loss", "train/kl", "val/elbo", "test/elbo", "trainer/global_step"} <= keys

@@ -142,7 +142,7 @@ def draw_checkpoint(cfg) -> list[Path]:
 
     from hydra.utils import instantiate
 
-    from vae.checkpoints import load_system
+    from vae.build import load_system
     from vae.errors import ConfigError, check_int
     from vae.evaluation import pick_device, run_dir_of
 
