@@ -18,6 +18,7 @@ from vae.errors import ConfigError, check_int
 from vae.evaluation import evaluate_test_split, format_table
 from vae.files import write_json
 from vae.loggers import report_results
+from vae.report import write_report
 from vae.resume import starting_checkpoint, stop_on_sigterm
 from vae.system import VAE
 
@@ -81,5 +82,6 @@ def train(cfg: DictConfig) -> dict[str, float]:
         report_results(trainer.loggers, {k: v for k, v in results.items() if k.startswith("test/")}, trainer.global_step)
         write_json(run_dir / "results.json", {**results, "checkpoint": best, "run_dir": str(run_dir)})
         log.info("Test metrics (log p(x) from k = %d importance samples):\n%s", cfg.nll_samples, format_table(results))
+        log.info("Report (curves, metrics, pictures): %s", write_report(run_dir, OmegaConf.to_container(cfg, resolve=True)))
         log.info("Run folder: %s", run_dir)
     return results
