@@ -79,7 +79,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         max_batches = limit if type(limit) is int else None
         evaluation = evaluate_test_split(system, datamodule, cfg.nll_samples, max_batches=max_batches)
         results = evaluation | results  # trainer.test's figures, reduced across ranks, win where both give one
-        report_results(trainer.loggers, {k: v for k, v in results.items() if k.startswith("test/")}, trainer.global_step)
+        report_results(trainer.loggers, {k: v for k, v in results.items() if k.startswith(("test/", "val/"))}, trainer.global_step)
         write_json(run_dir / "results.json", {**results, "checkpoint": best, "run_dir": str(run_dir)})
         log.info("Test metrics (log p(x) from k = %d importance samples):\n%s", cfg.nll_samples, format_table(results))
         log.info("Report (curves, metrics, pictures): %s", write_report(run_dir, OmegaConf.to_container(cfg, resolve=True)))
