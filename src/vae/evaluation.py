@@ -150,7 +150,9 @@ def pick_device(name: str) -> torch.device:
 
 
 def evaluate_checkpoint(cfg) -> dict:
-    """`src/eval.py`: load a checkpoint safely, evaluate it on its test split, write results.json beside it."""
+    """`src/eval.py`: load a checkpoint safely, evaluate it on its test split, merge into results.json beside it."""
+    import json
+
     from hydra.utils import instantiate
 
     from vae.build import load_system
@@ -168,7 +170,9 @@ def evaluate_checkpoint(cfg) -> dict:
     system.to(pick_device(cfg.device))
     metrics = evaluate_test_split(system, instantiate(train_cfg.data), nll_samples, chunk_size)
     run_dir = run_dir_of(ckpt_path.resolve())
-    write_json(run_dir / "results.json", {**metrics, "checkpoint": str(ckpt_path.resolve()), "run_dir": str(run_dir)})
+    results_file = run_dir / "results.json"  # merged: what training wrote (val/elbo, ...) stays
+    kept = json.loads(results_file.read_text()) if results_file.is_file() else {}
+    write_json(results_file, {**kept, **metrics, "checkpoint": str(ckpt_path.resolve()), "run_dir": str(run_dir)})
     log.info("Test metrics of %s (k = %d importance samples):\n%s", ckpt_path, nll_samples, format_table(metrics))
     log.info("Written: %s", run_dir / "results.json")
     return metrics

@@ -9,13 +9,14 @@ from pathlib import Path
 import lightning as L
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from vae.build import build_system, build_trainer
 from vae.errors import ConfigError, check_int
 from vae.evaluation import evaluate_test_split, format_table
 from vae.files import write_json
 from vae.loggers import report_results
+from vae.report import write_report
 from vae.resume import starting_checkpoint, stop_on_sigterm
 
 log = logging.getLogger(__name__)
@@ -50,8 +51,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
         max_batches = limit if type(limit) is int else None
         evaluation = evaluate_test_split(system, datamodule, cfg.nll_samples, max_batches=max_batches)
         results = evaluation | results  # trainer.test's figures, reduced across ranks, win where both give one
-        report_results(trainer.loggers, {k: v for k, v in results.items() if k.startswith("test/")}, trainer.global_step)
+        report_results(trainer.loggers, {k: v for k, v in results.items() if k.startswith(("test/", "val/"))}, trainer.global_step)
         write_json(run_dir / "results.json", {**results, "checkpoint": best, "run_dir": str(run_dir)})
         log.info("Test metrics (log p(x) from k = %d importance samples):\n%s", cfg.nll_samples, format_table(results))
+        log.info("Report (curves, metrics, pictures): %s", write_report(run_dir, OmegaConf.to_container(cfg, resolve=True)))
         log.info("Run folder: %s", run_dir)
     return results
