@@ -5,7 +5,7 @@ import torch
 from torch import Tensor, nn
 
 from vae.elbo import bernoulli_log_likelihood, gaussian_kl, gaussian_log_likelihood, kl_penalty, reparameterize
-from vae.errors import TrainingDiverged
+from vae.errors import TrainingDiverged, divergence_message
 from vae.models import split_params
 
 
@@ -73,7 +73,7 @@ class VAE(L.LightningModule):
         loss = (rec + kl_penalty(kl, beta, capacity)).mean()
         on_step = stage == "train"  # train per step; val and test as epoch means, reduced across ranks
         if on_step:
-            self.check_finite(loss, rec, kl)
+            self.check_finite(loss, rec, kl, beta, x)
             if not self.trainer._logger_connector.should_update_logs:
                 return loss  # step metrics are written every log_every_n_steps: in between, skip building them
         metrics = {"loss": loss, "rec": rec.mean(), "kl": kl.mean(), "elbo": -(rec + kl).mean(), "beta": beta}
@@ -91,7 +91,7 @@ class VAE(L.LightningModule):
             )
         return loss
 
-    def check_finite(self, loss: Tensor, rec: Tensor, kl: Tensor) -> None:
+    def check_finite(self, loss: Tensor, rec: Tensor, kl: Tensor, beta: float, x: Tensor) -> None:
         """Stop before a non-finite loss reaches the weights (one sync per step), naming the term that broke.
 
         loss: (); rec, kl: (B,)
@@ -99,10 +99,8 @@ class VAE(L.LightningModule):
         if not torch.isfinite(loss):
             terms = {"rec": rec.mean(), "kl": kl.mean(), "loss": loss}
             term = next(name for name, value in terms.items() if not torch.isfinite(value))
-            raise TrainingDiverged(
-                f"training diverged at step {self.global_step}: {term} is {terms[term].item()}; "
-                f"lower optim.lr (now {self.lr:g}); the checkpoints saved before this step are kept"
-            )
+            inputs_finite = bool(torch.isfinite(x).all())
+            raise TrainingDiverged(divergence_message(self.global_step, term, terms[term].item(), self.lr, beta, inputs_finite))
 
     def training_step(self, batch, batch_idx):
         return self._step(batch, "train")
