@@ -103,24 +103,30 @@ def check_finite_weights(checkpoint: dict, path: Path) -> None:
         )
 
 
-def check_fits(checkpoint: dict, state_dict: dict, cfg: DictConfig, path: str | Path) -> None:
-    """A checkpoint's weights must have this model's names and shapes; if not, say which settings it needs."""
+def check_fits(checkpoint: dict, state_dict: dict, cfg: DictConfig, path: str | Path, resume: str | None = None) -> None:
+    """A checkpoint's weights must have this model's names and shapes; if not, say which settings it needs.
+
+    `resume`: the run folder being resumed, whose own overrides were replayed: then the command
+    line asked for a different model, and the advice is to leave that out.
+    """
     theirs = {name: tuple(t.shape) for name, t in checkpoint.get("state_dict", {}).items()}
     ours = {name: tuple(t.shape) for name, t in state_dict.items()}
     if theirs == ours:
         return
     trained = checkpoint_config(checkpoint, path)
     if describe(trained) != describe(cfg):
-        needs = describe(trained)
+        needs, this_run = describe(trained), describe(cfg)
+    else:
+        differ = differing_settings(trained, cfg)
+        if not differ:
+            raise ConfigError(f"ckpt_path={path} does not fit the config stored in it: the file is damaged")
+        needs = " ".join(f"{key}={value}" for key, value, _ in differ)
+        this_run = " ".join(f"{key}={value}" for key, _, value in differ)
+    if resume:
         raise ConfigError(
-            f"ckpt_path={path} was trained with {needs}, but this run is {describe(cfg)}: "
-            f"add {needs} to the command line (or use resume=<run folder>, which reuses a run's config)"
+            f"resume={resume} cannot change the model: the run was trained with {needs}, this command asks for "
+            f"{this_run}; leave that out (a resume may change trainer.* and other settings that keep the weights' shapes)"
         )
-    differ = differing_settings(trained, cfg)
-    if not differ:
-        raise ConfigError(f"ckpt_path={path} does not fit the config stored in it: the file is damaged")
-    needs = " ".join(f"{key}={value}" for key, value, _ in differ)
-    this_run = ", ".join(f"{key}={value}" for key, _, value in differ)
     raise ConfigError(
         f"ckpt_path={path} was trained with {needs}, but this run has {this_run}: add {needs} to the command "
         "line (or use resume=<run folder>, which reuses a run's config)"

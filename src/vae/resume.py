@@ -78,7 +78,7 @@ def starting_checkpoint(cfg: DictConfig, state_dict: dict) -> str | None:
     if not path:
         return None
     checkpoint = load_checkpoint(path)
-    check_fits(checkpoint, state_dict, cfg, path)
+    check_fits(checkpoint, state_dict, cfg, path, resume=None if cfg.get("ckpt_path") else cfg.get("resume"))
     wandb_id = checkpoint.get("wandb_run_id")
     if cfg.get("resume") and wandb_id:  # the resumed run logs on into the same W&B run
         for logger in (cfg.get("logger") or {}).values():
