@@ -144,7 +144,7 @@ CASES = {  # id: (overrides, with {path} made by the function, the error line it
     "random bytes as a checkpoint": (["ckpt_path={path}"], random_bytes, r"ckpt_path={path} is not a readable checkpoint \(truncated or corrupt\?\): it is not a file written by torch.save"),
     "a saved tensor as a checkpoint": (["ckpt_path={path}"], saved_tensor, r"ckpt_path={path} is not a training checkpoint \(it holds Tensor, no state_dict\): .*"),
     "disk full": (["hydra.run.dir={path}"], a_full_disk, r"{path}/checkpoints/(last|best).ckpt could not be written \(No space left on device\): .*the files written before are kept"),
-    "run folder name too long": (["hydra.run.dir={path}/run"], too_long_a_name, r"{path} cannot be written \(File name too long\): choose a folder you can write \(hydra.run.dir=...\)"),
+    "run folder name too long": (["hydra.run.dir={path}/run"], too_long_a_name, r"{path}/run cannot be written \(File name too long\): choose a folder you can write \(hydra.run.dir=...\)"),
 }
 
 

@@ -57,7 +57,7 @@ def train_rows(run_dir: Path) -> dict[int, dict[str, float]]:
     return rows
 
 
-def test_metrics(results: dict) -> dict:
+def figures(results: dict) -> dict:
     return {name: value for name, value in results.items() if name.startswith(("test/", "val/"))}
 
 
@@ -94,7 +94,7 @@ def test_run_killed_mid_epoch_resumes_to_the_uninterrupted_result_in_a_moved_fol
     assert code == 0, err[-3000:]
     assert global_step(last) == EPOCHS * STEPS_PER_EPOCH
     results = json.loads((run / "results.json").read_text())
-    assert test_metrics(results) == test_metrics(expected)
+    assert figures(results) == figures(expected)
     assert results["checkpoint"] == str(run.resolve() / "checkpoints" / "best.ckpt")
     # the CSV was appended to, each step once, and matches the uninterrupted run step for step
     resumed_rows, whole_rows = train_rows(run), train_rows(whole)
@@ -142,7 +142,7 @@ def test_a_finished_run_resumed_in_place_ends_as_it_did_and_a_refused_resume_cha
     # nothing is left to train: only the test phase runs again, and draws what it drew the first time
     code, err = finish(start(run.parent, "resume=whole"))
     assert code == 0, err[-3000:]
-    assert test_metrics(json.loads((run / "results.json").read_text())) == test_metrics(expected)
+    assert figures(json.loads((run / "results.json").read_text())) == figures(expected)
     assert (run / ".hydra" / "overrides.yaml").read_bytes() != before[".hydra/overrides.yaml"]  # now with resume=
 
 
@@ -163,7 +163,7 @@ def test_sigterm_in_the_test_phase_says_how_to_resume_and_the_resume_matches(tmp
 
     code, err = finish(start(tmp_path, message.group(2), "callbacks.throttle.test_seconds=0"))
     assert code == 0, err[-3000:]
-    assert test_metrics(json.loads((run / "results.json").read_text())) == test_metrics(expected)
+    assert figures(json.loads((run / "results.json").read_text())) == figures(expected)
 
 
 def test_a_run_into_a_folder_in_use_is_refused(tmp_path):

@@ -50,9 +50,9 @@ def hold(run_dir: Path, resume: bool):
         started = run_dir / RECORD / STARTED
         if started.is_file() and not resume:
             when = (OmegaConf.load(started).get("time") or "earlier") if started.stat().st_size else "earlier"
+            go_on = f"continue it with resume={run_dir}, or " if (run_dir / "checkpoints" / "last.ckpt").is_file() else ""
             raise ConfigError(
-                f"{run_dir} already holds a run (started {when}): continue it with resume={run_dir}, "
-                "or give a new run its own folder (hydra.run.dir=...)"
+                f"{run_dir} already holds a run (started {when}): {go_on}give a new run its own folder (hydra.run.dir=...)"
             )
         yield
     finally:
