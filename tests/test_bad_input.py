@@ -120,31 +120,83 @@ CASES = {  # id: (overrides, with {path} made by the function, the error line it
     "resume a non-run": (["resume={path}"], empty_folder, r"resume={path} is not a run folder: .*"),
     # Lightning's Trainer refusing a setting, in its words, naming it
     "negative epochs": (["trainer.max_epochs=-5"], None, r"trainer.max_epochs=-5 is invalid: `max_epochs` must be .*"),
-    "unknown precision": (["trainer.precision=17"], None, r"trainer.precision=17 is invalid: Precision '?17'? is invalid. Allowed .*"),
-    "unknown accelerator": (["trainer.accelerator=abacus"], None, r"trainer.accelerator=abacus is invalid: .*Available names are: .*cpu.*"),
-    "zero devices": (["trainer.devices=0"], None, r"trainer.devices=0 is invalid: `Trainer\(devices=0\)` value is not a valid input.*"),
-    "text epochs": (["trainer.max_epochs=many"], None, r"trainer.max_epochs=many is invalid: Lightning's Trainer takes Optional\[int\] there"),
-    "unknown trainer key": (["+trainer.max_epoch=3"], None, r"trainer.max_epoch is not an argument of Lightning's Trainer: did you mean trainer.max_epochs.*"),
+    "unknown precision": (
+        ["trainer.precision=17"],
+        None,
+        r"trainer.precision=17 is invalid: Precision '?17'? is invalid. Allowed .*",
+    ),
+    "unknown accelerator": (
+        ["trainer.accelerator=abacus"],
+        None,
+        r"trainer.accelerator=abacus is invalid: .*Available names are: .*cpu.*",
+    ),
+    "zero devices": (
+        ["trainer.devices=0"],
+        None,
+        r"trainer.devices=0 is invalid: `Trainer\(devices=0\)` value is not a valid input.*",
+    ),
+    "text epochs": (
+        ["trainer.max_epochs=many"],
+        None,
+        r"trainer.max_epochs=many is invalid: Lightning's Trainer takes Optional\[int\] there",
+    ),
+    "unknown trainer key": (
+        ["+trainer.max_epoch=3"],
+        None,
+        r"trainer.max_epoch is not an argument of Lightning's Trainer: did you mean trainer.max_epochs.*",
+    ),
     # the model, the optimiser, the seed, beta: what torch or numpy would refuse mid-run, refused up front
-    "too large a model": (["model.encoder.hidden_dim=100000000000"], None, r"the model does not fit in memory \(.*allocate.*\): make it smaller than latent=20 model.encoder.hidden_dim=100000000000"),
-    "zero-width conv": (["model=conv", "model.encoder.channels=[0,8]"], None, r"the model built from latent=20 model.encoder.channels=\[0,8\] has a layer of width 0 .*: every width must be >= 1"),
+    "too large a model": (
+        ["model.encoder.hidden_dim=100000000000"],
+        None,
+        r"the model does not fit in memory \(.*allocate.*\): make it smaller than latent=20 model.encoder.hidden_dim=100000000000",
+    ),
+    "zero-width conv": (
+        ["model=conv", "model.encoder.channels=[0,8]"],
+        None,
+        r"the model built from latent=20 model.encoder.channels=\[0,8\] has a layer of width 0 .*: every width must be >= 1",
+    ),
     "negative learning rate": (["optim.lr=-0.1"], None, r"optim.lr=-0.1 is invalid: it must be a finite number >= 0.0"),
     "text learning rate": (["optim.lr=fast"], None, r"optim.lr=fast is invalid: it must be a finite number >= 0.0"),
     "negative seed": (["seed=-1"], None, r"seed=-1 is invalid: it must be an integer from 0 to 4294967295"),
     "text seed": (["seed=lucky"], None, r"seed=lucky is invalid: it must be an integer from 0 to 4294967295"),
     "NaN beta": (["beta.value=nan"], None, r"beta.value=nan is invalid: it must be a finite number >= 0.0"),
-    "infinite gamma": (["beta=capacity", "beta.gamma=inf"], None, r"beta.gamma=inf is invalid: it must be a finite number >= 0.0"),
-    "whole set as val": (["data.val_size=1.0"], None, r"data.val_size=1.0 is invalid: give a count \(an integer >= 1\) or a fraction of the set in \(0, 1\)"),
+    "infinite gamma": (
+        ["beta=capacity", "beta.gamma=inf"],
+        None,
+        r"beta.gamma=inf is invalid: it must be a finite number >= 0.0",
+    ),
+    "whole set as val": (
+        ["data.val_size=1.0"],
+        None,
+        r"data.val_size=1.0 is invalid: give a count \(an integer >= 1\) or a fraction of the set in \(0, 1\)",
+    ),
     # files
     "symlink loop in an image folder": (
         ["data=folder", "data.path={path}"],
         folder_with_a_symlink_loop,
         r"data.path={path} holds a symlink loop \({path}/digit3/again -> {path}, a folder above it\): remove the link",
     ),
-    "random bytes as a checkpoint": (["ckpt_path={path}"], random_bytes, r"ckpt_path={path} is not a readable checkpoint \(truncated or corrupt\?\): it is not a file written by torch.save"),
-    "a saved tensor as a checkpoint": (["ckpt_path={path}"], saved_tensor, r"ckpt_path={path} is not a training checkpoint \(it holds Tensor, no state_dict\): .*"),
-    "disk full": (["hydra.run.dir={path}"], a_full_disk, r"{path}/checkpoints/(last|best).ckpt could not be written \(No space left on device\): .*the files written before are kept"),
-    "run folder name too long": (["hydra.run.dir={path}/run"], too_long_a_name, r"{path}/run cannot be written \(File name too long\): choose a folder you can write \(hydra.run.dir=...\)"),
+    "random bytes as a checkpoint": (
+        ["ckpt_path={path}"],
+        random_bytes,
+        r"ckpt_path={path} is not a readable checkpoint \(truncated or corrupt\?\): it is not a file written by torch.save",
+    ),
+    "a saved tensor as a checkpoint": (
+        ["ckpt_path={path}"],
+        saved_tensor,
+        r"ckpt_path={path} is not a training checkpoint \(it holds Tensor, no state_dict\): .*",
+    ),
+    "disk full": (
+        ["hydra.run.dir={path}"],
+        a_full_disk,
+        r"{path}/checkpoints/(last|best).ckpt could not be written \(No space left on device\): .*the files written before are kept",
+    ),
+    "run folder name too long": (
+        ["hydra.run.dir={path}/run"],
+        too_long_a_name,
+        r"{path}/run cannot be written \(File name too long\): choose a folder you can write \(hydra.run.dir=...\)",
+    ),
 }
 
 

@@ -44,7 +44,8 @@ def load_checkpoint(path: str | Path, map_location=torch.device("cpu")) -> dict:
     except Exception as err:  # a damaged archive: torch's reader raises whatever it trips over
         raise ConfigError(f"{unreadable}: {type(err).__name__}: {' '.join(str(err).split())}") from None
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict):
-        held = type(checkpoint).__name__ if not isinstance(checkpoint, dict) else f"a dict of {', '.join(map(str, list(checkpoint)[:5]))}"
+        keys = ", ".join(map(str, list(checkpoint)[:5])) if isinstance(checkpoint, dict) else ""
+        held = f"a dict of {keys}" if isinstance(checkpoint, dict) else type(checkpoint).__name__
         raise ConfigError(
             f"ckpt_path={path} is not a training checkpoint (it holds {held}, no state_dict): "
             "give a .ckpt file from a run's checkpoints/ folder"
@@ -68,7 +69,8 @@ def config_digest(checkpoint: dict) -> str | None:
 
 def non_finite_weights(state_dict: dict) -> list[str]:
     """Names of the floating-point tensors that hold NaN or inf."""
-    return [name for name, t in state_dict.items() if torch.is_tensor(t) and t.is_floating_point() and not t.isfinite().all()]
+    floats = {name: t for name, t in state_dict.items() if torch.is_tensor(t) and t.is_floating_point()}
+    return [name for name, t in floats.items() if not t.isfinite().all()]
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -163,7 +163,8 @@ def trainer_refusal(exc: BaseException, trainer_cfg) -> str:
     if unknown:
         near = difflib.get_close_matches(unknown.group(1), list(inspect.signature(L.Trainer.__init__).parameters))
         hint = f"did you mean {' or '.join(f'trainer.{name}' for name in near)}? " if near else ""
-        return f"trainer.{unknown.group(1)} is not an argument of Lightning's Trainer: {hint}`help(lightning.Trainer)` lists them"
+        listed = "`help(lightning.Trainer)` lists them"
+        return f"trainer.{unknown.group(1)} is not an argument of Lightning's Trainer: {hint}{listed}"
     named = [key for key in trainer_cfg if re.search(rf"\b{re.escape(str(key))}\b", words, re.IGNORECASE)]
     if named:  # `Trainer(devices=0)` names devices, though it says which accelerator too
         key = max(named, key=lambda key: (f"{key}=" in words, f"`{key}`" in words, len(str(key))))
@@ -175,6 +176,7 @@ def trainer_type_error(trainer_cfg) -> str | None:
     """A `trainer.` value of a type Lightning's Trainer does not take (`max_epochs=abc`), which it would only
     trip over mid-run; judged from the Trainer's own type annotations."""
     import inspect
+    import types
     import typing
 
     import lightning as L
@@ -184,7 +186,7 @@ def trainer_type_error(trainer_cfg) -> str | None:
             return True
         if typing.get_origin(annotation) is typing.Literal:  # the type is judged here, the value by Lightning
             return any(type(value) is type(choice) for choice in typing.get_args(annotation))
-        if typing.get_origin(annotation) in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        if typing.get_origin(annotation) in (typing.Union, types.UnionType):
             return any(accepts(arg, value) for arg in typing.get_args(annotation))
         origin = typing.get_origin(annotation) or annotation
         if not isinstance(origin, type):
