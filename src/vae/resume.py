@@ -9,7 +9,6 @@ stop, and keeps `metrics.csv` to the rows before the checkpoint so the resumed r
 """
 
 import contextlib
-import csv
 import random
 import signal
 import threading
@@ -20,16 +19,13 @@ import numpy as np
 import torch
 import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger, WandbLogger
-from lightning.pytorch.loggers.csv_logs import ExperimentWriter
-from lightning.pytorch.loggers.logger import rank_zero_experiment
-from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, open_dict
 
 from vae.checkpoints import check_fits, load_checkpoint
+from vae.compat import AppendingCSVLogger
 from vae.errors import ConfigError, RunStopped
-from vae.files import atomic_write
 
 
 def resume_argv(argv: list[str]) -> list[str]:
@@ -239,37 +235,3 @@ def follow_the_run_folder(trainer: L.Trainer, checkpoint: dict) -> None:
         if "best_k_models" in state:
             state["best_k_models"] = {moved(path): score for path, score in state["best_k_models"].items()}
         state["dirpath"] = new
-
-
-class AppendingCSVLogger(CSVLogger):
-    """Lightning's CSVLogger, except that an existing metrics.csv is continued, never deleted."""
-
-    @property
-    @rank_zero_experiment
-    def experiment(self) -> ExperimentWriter:
-        if self._experiment is None:
-            self._fs.makedirs(self.root_dir, exist_ok=True)
-            self._experiment = AppendingWriter(log_dir=self.log_dir)
-        return self._experiment
-
-    @rank_zero_only
-    def drop_rows_from(self, step: int) -> None:
-        """Forget rows logged at `step` or later: the resumed run logs them again."""
-        path = Path(self.log_dir) / ExperimentWriter.NAME_METRICS_FILE
-        if not path.is_file():
-            return
-        with open(path, newline="") as file:
-            reader = csv.DictReader(file)
-            header, rows = reader.fieldnames or [], [row for row in reader if int(float(row["step"])) < step]
-        with atomic_write(path, newline="") as file:
-            writer = csv.DictWriter(file, fieldnames=header)
-            writer.writeheader()
-            writer.writerows(rows)
-
-
-class AppendingWriter(ExperimentWriter):
-    def _check_log_dir_exists(self) -> None:
-        # Lightning's deletes an existing metrics.csv here; we read its header instead, and append
-        if self._fs.isfile(self.metrics_file_path):
-            with self._fs.open(self.metrics_file_path, "r", newline="") as file:
-                self.metrics_keys = next(csv.reader(file), [])

@@ -15,7 +15,7 @@ import socket
 from datetime import datetime
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
 from vae.errors import ConfigError
 from vae.files import atomic_write
