@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_dir
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 TINY = ["debug=default"]  # conf/debug/default.yaml: a few real steps on the CPU, enough to run every code path
-PICTURES = ["callbacks=default"]  # debug=default draws no pictures: this puts them back
+WITH_PICTURES = ["callbacks=default"]  # debug=default draws no pictures: this puts them back
 
 os.environ.setdefault("WANDB_MODE", "offline")
 

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.distributions import MultivariateNormal, Normal, kl_divergence
 
-from vae.elbo import gaussian_kl
+from vae.elbo import gaussian_kl, log_normal, log_standard_normal
 from vae.evaluation import (
     active_units,
     bits_per_dim,
@@ -18,7 +18,6 @@ from vae.evaluation import (
     importance_weighted_log_likelihood,
     kl_per_dimension,
 )
-from vae.elbo import log_normal, log_standard_normal
 from vae.schedules import Constant
 from vae.system import VAE
 

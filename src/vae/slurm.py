@@ -30,7 +30,8 @@ def job_id(env: Mapping[str, str]) -> str | None:
 
 def newest_checkpoint(run_dir: Path) -> Path | None:
     """The checkpoint written last in a run folder: `checkpoints/last.ckpt` or one of Lightning's `hpc_ckpt_N.ckpt`."""
-    found = [path for path in [run_dir / "checkpoints" / "last.ckpt", *run_dir.glob("hpc_ckpt_*.ckpt")] if path.is_file()]
+    candidates = [run_dir / "checkpoints" / "last.ckpt", *run_dir.glob("hpc_ckpt_*.ckpt")]
+    found = [path for path in candidates if path.is_file()]
     return max(found, key=lambda path: path.stat().st_mtime_ns, default=None)
 
 
