@@ -44,7 +44,7 @@ def run(command: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def test_the_wheel_imports_from_its_own_environment(venv, tmp_path):
-    code = "import vae, vae.cli; print(vae.__version__, vae.__file__, vae.cli.CONFIG_PATH)"
+    code = "import vae, vae.config_path as c; print(vae.__version__, vae.__file__, c.CONFIG_PATH)"
     version, path, config_path = run(venv / "python", "-c", code, cwd=tmp_path).stdout.split()
     assert Path(path).is_relative_to(venv.parent) and config_path == "pkg://vae.conf"
     assert version == run(venv / "python", "-c", "import importlib.metadata as m; print(m.version('vae-zoo'))",

@@ -11,15 +11,12 @@ Only Hydra is imported up front: torch and Lightning load when a run needs them,
 
 import os
 import sys
-from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
+from vae.config_path import CONFIG_PATH
 from vae.errors import exits_on_user_error, run_cli
-
-CHECKOUT_CONF = Path(__file__).resolve().parents[2] / "conf"  # <checkout>/conf beside <checkout>/src/vae
-CONFIG_PATH = str(CHECKOUT_CONF) if (CHECKOUT_CONF / "train.yaml").is_file() else "pkg://vae.conf"
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="train")
