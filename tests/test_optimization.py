@@ -15,3 +15,10 @@ def test_early_stopping_ends_a_run_that_stops_improving(tmp_path):
     with open(tmp_path / "metrics.csv", newline="") as file:
         epochs = {int(row["epoch"]) for row in csv.DictReader(file) if row["val/elbo"]}
     assert len(epochs) == patience + 1 < max_epochs
+
+
+def test_gradient_clipping_reaches_the_trainer(tmp_path):
+    from vae.training import build_trainer
+
+    assert build_trainer(make_config(tmp_path, TINY)).gradient_clip_val is None
+    assert build_trainer(make_config(tmp_path, [*TINY, "trainer.gradient_clip_val=0.5"])).gradient_clip_val == 0.5
