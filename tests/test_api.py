@@ -67,3 +67,18 @@ def test_the_importance_weighted_bound_is_tighter_than_the_elbo(trained):
 def test_compose_is_what_the_command_runs(tmp_path):
     cfg = vae.compose(["experiment=conv16", "latent=3"], output_dir=tmp_path)
     assert cfg.latent == 3 and "Conv" in cfg.model.encoder._target_ and cfg.paths.output_dir == str(tmp_path)
+
+
+def test_lightnings_load_from_checkpoint_gives_the_same_model(trained):
+    from vae.system import VAE
+
+    ns, cwd = trained
+    model = VAE.load_from_checkpoint(cwd / ns["checkpoint"], map_location="cpu").eval()
+    x = ns["x"]
+    assert torch.equal(vae.encode(model, x), vae.encode(ns["model"].cpu(), x))
+
+
+def test_no_exported_name_is_hidden_by_a_module_of_the_same_name():
+    modules = {p.stem for p in (ROOT / "src" / "vae").iterdir() if p.suffix == ".py" or p.is_dir()}
+    assert not set(vae.__all__) & modules
+    assert all(callable(getattr(vae, name)) for name in vae.__all__)

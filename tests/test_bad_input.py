@@ -46,7 +46,7 @@ def corrupt_checkpoint(tmp: Path) -> Path:
 
 
 CASES = {  # id: (overrides, with {path} made by the function, the error line it must print)
-    "unknown model": (["model=transformer"], None, r"model=transformer is not an option: choose one of conv, mlp"),
+    "unknown model": (["model=transformer"], None, r"model=transformer is not an option: choose one of burda, conv, mlp, resnet"),
     "zero latent": (["latent=0"], None, r"latent=0 is invalid: it must be an integer >= 1"),
     "text latent": (["latent=abc"], None, r"latent=abc is invalid: it must be an integer >= 1"),
     "negative warm-up": (["beta=linear", "beta.warmup_steps=-1"], None, r"beta.warmup_steps=-1 is invalid: .*>= 0"),
@@ -80,7 +80,7 @@ CASES = {  # id: (overrides, with {path} made by the function, the error line it
         under_a_file,
         r"{path} cannot be written \(Not a directory\): choose a folder you can write \(hydra.run.dir=...\)",
     ),
-    "typo in a key": (["optim.lrr=0.1"], None, r"optim.lrr is not a config key: did you mean optim.lr\? .*"),
+    "typo in a key": (["optimizer.lrr=0.1"], None, r"optimizer.lrr is not a config key: did you mean optimizer.lr\? .*"),
     "missing checkpoint": (["ckpt_path=nowhere.ckpt"], None, r"ckpt_path=nowhere.ckpt does not exist: .*"),
     "corrupt checkpoint": (
         ["ckpt_path={path}"],

@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import pickle
 import signal
 import time
 from pathlib import Path
@@ -11,8 +12,10 @@ import torch
 
 from background import finish, start, wait_for
 from conftest import TINY, make_config
-from vae.checkpoints import AtomicCheckpointIO, load_checkpoint, load_system
+from vae.build import load_system
+from vae.checkpoints import AtomicCheckpointIO, load_checkpoint
 from vae.errors import ConfigError, TrainingDiverged
+from vae.system import VAE
 from vae.training import train
 
 
@@ -39,7 +42,7 @@ def test_kill_during_a_checkpoint_write_leaves_a_loadable_last_ckpt(tmp_path):
     big_and_saved_every_step = [  # ~60 MB checkpoints written every step: most of the run is spent saving
         *TINY,
         "trainer.limit_train_batches=50",
-        "model.encoder.hidden_dim=3000",
+        "model.hidden=[3000]",
         "callbacks.steps.every_n_train_steps=1",
         "hydra.run.dir=run",
     ]
@@ -91,6 +94,8 @@ def test_a_checkpoint_that_would_run_code_is_refused(tmp_path, run_cli):
     for load in (load_checkpoint, AtomicCheckpointIO().load_checkpoint, load_system):  # ours, Lightning's, eval's
         with pytest.raises(ConfigError, match="refused: it asks to call .*system"):
             load(crafted)
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+        VAE.load_from_checkpoint(crafted)  # Lightning's usual loader, weights-only too
     result = run_cli(*TINY, f"ckpt_path={crafted}")  # fit from it
     assert result.returncode == 2
     assert f"error: ckpt_path={crafted} is refused" in result.stderr and "Traceback" not in result.stderr
@@ -110,4 +115,16 @@ def test_a_checkpoint_of_another_model_says_which_config_it_needs(tmp_path):
     )
     assert not (tmp_path / "b" / "results.json").exists()
     system, cfg = load_system(checkpoint)  # the checkpoint itself is fine: eval rebuilds its own model
+    lightning_way = VAE.load_from_checkpoint(checkpoint)  # and Lightning's usual loader agrees
+    assert all(torch.equal(a, b) for a, b in zip(system.state_dict().values(), lightning_way.state_dict().values()))
     assert cfg.latent == 16 and system.latent_dim == 16
+
+
+def test_a_checkpoint_from_before_the_model_zoo_stops_with_one_line(tmp_path, run_cli):
+    old = tmp_path / "old.ckpt"  # the layout version 0.1 wrote: no family, posterior or prior in its config
+    config = {"model": {"encoder": {"_target_": "vae.models.MLPEncoder"}}, "latent": 20, "data": {"source": "mnist5k"}}
+    torch.save({"state_dict": {"encoder.net.1.weight": torch.zeros(400, 784)}, "hyper_parameters": {"config": config}}, old)
+    with pytest.raises(ConfigError, match=r"is from an earlier version of vae \(0.1, before the model zoo\)"):
+        load_system(old)
+    result = run_cli(*TINY, f"ckpt_path={old}")
+    assert result.returncode == 2 and "error: ckpt_path=" in result.stderr and "Traceback" not in result.stderr

@@ -1,22 +1,28 @@
 """Pictures: the latent-space geometry, what each picture shows of a real model, the PNGs a training
 run writes, and src/sample.py on its checkpoint."""
 
+from pathlib import Path
+
 import torch
 from PIL import Image
 from torch.distributions import Normal
 
 from conftest import TINY, WITH_PICTURES, make_config, run_script
-from vae.models import MLPDecoder, MLPEncoder
+from vae.build import build_system
+from vae.figures import DPI, SCALE, figure_size
 from vae.pictures import (
     code_scatter,
     draw_all,
     interpolation_codes,
     interpolations,
+    manifold,
     manifold_codes,
+    most_used_dimensions,
+    prior_samples,
+    reconstructions,
     traversal_codes,
     traversals,
 )
-from vae.schedules import Constant
 from vae.system import VAE
 
 ALL = {"reconstructions", "samples", "traversals", "interpolations", "manifold", "codes"}
@@ -24,8 +30,7 @@ ALL = {"reconstructions", "samples", "traversals", "interpolations", "manifold",
 
 def tiny_vae(latent_dim: int) -> VAE:
     torch.manual_seed(0)
-    encoder, decoder = MLPEncoder((1, 28, 28), latent_dim, 32), MLPDecoder((1, 28, 28), latent_dim, 32)
-    return VAE(encoder, decoder, Constant(), latent_dim=latent_dim).eval()
+    return build_system(make_config(Path("unused"), [f"latent={latent_dim}", "model.hidden=[32]"])).eval()
 
 
 def tile(grid: torch.Tensor, row: int, col: int, size: int = 28, pad: int = 2) -> torch.Tensor:
@@ -41,6 +46,27 @@ def test_traversal_codes_move_one_dimension_per_row_over_the_prior_range():
         torch.testing.assert_close(z[d, :, d], torch.linspace(-3, 3, 5))
         others = [i for i in range(3) if i != d]
         torch.testing.assert_close(z[d][:, others], mu[others].expand(5, 2))
+
+
+def test_traversal_codes_follow_the_dimensions_given_in_their_order():
+    mu = torch.tensor([0.5, -1.0, 2.0])
+    z = traversal_codes(mu, dims=[2, 0], steps=5).view(2, 5, 3)
+    torch.testing.assert_close(z[0, :, 2], torch.linspace(-3, 3, 5))
+    torch.testing.assert_close(z[1, :, 0], torch.linspace(-3, 3, 5))
+    torch.testing.assert_close(z[0, :, :2], mu[:2].expand(5, 2))
+
+
+def test_most_used_dimensions_are_sorted_by_usage_highest_first():
+    usage = torch.rand(12)
+    chosen = most_used_dimensions(usage, 5)
+    assert chosen == torch.argsort(usage, descending=True)[:5].tolist()
+    assert most_used_dimensions(torch.zeros(4), 3) == [0, 1, 2]  # ties keep index order
+
+
+def expected_pixels(grid: torch.Tensor, rows: bool, cols: bool) -> tuple[int, int]:
+    """(width, height) of a labelled picture of `grid` (C, H, W), as PIL reports it."""
+    width, height = figure_size(grid, rows, cols)
+    return round(width * DPI), round(height * DPI)
 
 
 def test_interpolation_codes_run_straight_between_the_ends():
@@ -62,9 +88,9 @@ def test_manifold_codes_are_evenly_spaced_prior_quantiles():
 def test_a_traversal_of_a_dimension_the_decoder_ignores_is_a_constant_row():
     system = tiny_vae(3)
     with torch.no_grad():
-        system.decoder.net[0].weight[:, 1] = 0  # the decoder ignores z_1
+        system.model.decoder.net[0][0].weight[:, 1] = 0  # the decoder ignores z_1
     x = torch.rand(1, 1, 28, 28)
-    grid = traversals(system, x, steps=5)
+    grid = traversals(system, x, 3, steps=5)
     assert not torch.allclose(tile(grid, 0, 0), tile(grid, 0, 4))
     for col in range(1, 5):
         torch.testing.assert_close(tile(grid, 1, col), tile(grid, 1, 0))
@@ -75,7 +101,7 @@ def test_interpolations_start_and_end_at_the_reconstructions():
     x_a, x_b = torch.rand(2, 1, 28, 28), torch.rand(2, 1, 28, 28)
     grid = interpolations(system, x_a, x_b, steps=6)
     with torch.no_grad():
-        ends_a, ends_b = system.decode(system.encoder(x_a)[0]), system.decode(system.encoder(x_b)[0])
+        ends_a, ends_b = system.decode(system.encode(x_a)), system.decode(system.encode(x_b))
     for row in range(2):
         torch.testing.assert_close(tile(grid, row, 0), ends_a[row].expand(3, 28, 28))
         torch.testing.assert_close(tile(grid, row, 5), ends_b[row].expand(3, 28, 28))
@@ -83,11 +109,37 @@ def test_interpolations_start_and_end_at_the_reconstructions():
 
 def test_only_a_2d_latent_space_gets_the_manifold_and_the_code_scatter():
     x, labels, z = torch.rand(30, 1, 28, 28), torch.arange(30) % 10, torch.randn(16, 2)
-    two = draw_all(tiny_vae(2), x, labels, z)
+    system = tiny_vae(2)
+    two = draw_all(system, x, labels, z)
     assert set(two) == ALL
-    assert two["manifold"].shape == (3, 20 * 28, 20 * 28)  # 20 x 20 tiles, no padding
+    assert manifold(system).shape == (3, 20 * 28, 20 * 28)  # 20 x 20 tiles, no padding
+    assert two["manifold"].shape[1:] == expected_pixels(manifold(system), True, True)[::-1]
     assert set(draw_all(tiny_vae(3), x, labels, torch.randn(16, 3))) == ALL - {"manifold", "codes"}
     assert set(draw_all(tiny_vae(2), None, None, z)) == {"samples", "manifold"}  # no test images: the prior only
+
+
+def test_each_picture_is_labelled_at_a_readable_size():
+    system, x, z = tiny_vae(16), torch.rand(30, 1, 28, 28), torch.randn(64, 16)
+    pictures = draw_all(system, x, torch.arange(30) % 10, z, n_images=8, when="epoch 3, step 120")
+    grids = {"reconstructions": (reconstructions(system, x[:8]), True, False), "samples": (prior_samples(system, z), False, False)}
+    for name, (grid, rows, cols) in grids.items():
+        assert pictures[name].shape[1:] == expected_pixels(grid, rows, cols)[::-1], name
+        assert pictures[name].shape[2] >= SCALE * grid.shape[2]  # each digit shown at SCALE x its pixels
+    # traversals: the 10 most used of 16 dimensions, 9 steps; interpolations: 4 pairs of 10 steps
+    assert pictures["traversals"].shape[1:] == expected_pixels(torch.zeros(1, 10 * 30 + 2, 9 * 30 + 2), True, True)[::-1]
+    assert pictures["interpolations"].shape[1:] == expected_pixels(torch.zeros(1, 4 * 30 + 2, 10 * 30 + 2), True, True)[::-1]
+    for image in pictures.values():  # titled and labelled: dark text on the white margins
+        assert image.min() >= 0 and image.max() <= 1 and (image[:, :20] < 0.5).any()
+
+
+def test_the_dimensions_an_encoder_uses_most_come_first():
+    system = tiny_vae(4)
+    with torch.no_grad():  # the mean's rows of the last layer: z_3 varies most over x, then z_1; z_0, z_2 not at all
+        system.model.posterior.head.weight[:4].mul_(torch.tensor([0.0, 1.0, 0.0, 5.0]).view(4, 1))
+        system.model.posterior.head.bias[:4].zero_()
+    from vae.evaluation import activity
+
+    assert most_used_dimensions(activity(system.encode(torch.rand(40, 1, 28, 28))), 2) == [3, 1]
 
 
 def test_code_scatter_colours_points_by_label():
@@ -105,11 +157,11 @@ def test_training_writes_every_picture_and_sample_py_draws_them_from_the_checkpo
     train(make_config(tmp_path, overrides))
     written = {path.stem for path in (tmp_path / "images").glob("*.png")}
     assert written == ALL | {f"{name}_epoch001" for name in ALL}
-    with Image.open(tmp_path / "images" / "reconstructions.png") as grid:
-        assert grid.size == (8 * 30 + 2, 2 * 30 + 2)  # 8 inputs above 8 reconstructions
+    with Image.open(tmp_path / "images" / "reconstructions.png") as picture:  # 8 inputs above 8 reconstructions
+        assert picture.size == expected_pixels(torch.zeros(1, 2 * 30 + 2, 8 * 30 + 2), True, False)
 
     result = run_script("sample.py", f"ckpt_path={tmp_path / 'checkpoints' / 'best.ckpt'}", "n=16", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert {path.stem for path in (tmp_path / "samples").glob("*.png")} == ALL
-    with Image.open(tmp_path / "samples" / "samples.png") as grid:
-        assert grid.size == (4 * 30 + 2, 4 * 30 + 2)  # n=16 prior samples, 4 x 4
+    with Image.open(tmp_path / "samples" / "samples.png") as picture:
+        assert picture.size == expected_pixels(torch.zeros(1, 4 * 30 + 2, 4 * 30 + 2), False, False)  # n=16: 4 x 4

@@ -12,13 +12,15 @@ from vae.sweep import summarize, swept_keys
 from wandb_files import read_run
 
 
-def fake_run(sweep_dir, job, overrides, nll=None):
+def fake_run(sweep_dir, job, overrides, nll=None, k=100, val_elbo=None):
     """A job folder as Hydra and train() leave it; no results.json when nll is None (a failed run)."""
     folder = sweep_dir / str(job)
     (folder / ".hydra").mkdir(parents=True)
     OmegaConf.save(OmegaConf.create(overrides), folder / ".hydra" / "overrides.yaml")
+    OmegaConf.save(OmegaConf.create({"job": job}), folder / ".hydra" / "config.yaml")
     if nll is not None:
         results = {"test/nll": nll, "test/elbo": -nll - 3.0, "test/bpd": nll / 543.4, "test/active_units": 5}
+        results |= {"test/nll_samples": k, "val/elbo": -nll - 4.0 if val_elbo is None else val_elbo}
         (folder / "results.json").write_text(json.dumps(results))
 
 
@@ -34,12 +36,78 @@ def test_summary_sorts_runs_by_test_nll_with_failed_runs_last(tmp_path):
         rows = list(csv.DictReader(f))
     assert [row["run"] for row in rows] == ["10", "3", "1", "0", "2"]
     assert [row["test/nll"] for row in rows] == ["88.0", "90.25", "95.5", "140.0", ""]
+    assert [row["k"] for row in rows] == ["100"] * 4 + [""]  # the k behind each NLL
     assert (rows[0]["model"], rows[0]["latent"]) == ("conv", "32")
     assert "trainer.max_epochs" not in rows[0] and rows[0]["overrides"] == "model=conv,latent=32,trainer.max_epochs=5"
     table = (tmp_path / "summary.md").read_text().splitlines()
-    assert table[4].startswith("| run | model | latent | test/nll |") and "| failed |" in table[-1]
+    assert table[4].startswith("| run | model | latent | test/nll | k | val/elbo |") and "| no results |" in table[-1]
+    assert "Sorted by test/nll" in table[2] and "k = 100" in table[2]
     with Image.open(tmp_path / "summary.png") as plot:
         assert plot.size == (600, 400)
+    assert OmegaConf.load(tmp_path / "best_config.yaml").job == 10  # the highest val/elbo
+
+
+def test_nlls_of_different_k_are_not_ranked_against_each_other(tmp_path):
+    fake_run(tmp_path, 0, ["latent=2"], nll=100.0, k=5000, val_elbo=-110.0)
+    fake_run(tmp_path, 1, ["latent=16"], nll=99.0, k=100, val_elbo=-104.0)  # a looser bound, yet a lower NLL
+    fake_run(tmp_path, 2, ["latent=64"], nll=98.0, k=100, val_elbo=-107.0)
+    rows = summarize(tmp_path)
+    assert [row["run"] for row in rows] == ["1", "2", "0"]  # by val/elbo, not by NLLs of k = 100 and 5000
+    text = (tmp_path / "summary.md").read_text()
+    assert "Not ranked by test/nll" in text and "k = 100, 5000" in text
+
+
+def test_the_summary_plot_uses_a_log_axis_for_sizes_and_names_what_was_swept(tmp_path):
+    from vae.sweep import plot_metric, plot_title, read_runs, summary_rows
+
+    for job, latent in enumerate([2, 8, 64]):
+        fake_run(tmp_path, job, [f"latent={latent}", "model=conv"], nll=100.0 - latent / 10)
+    rows, _ = summary_rows(read_runs(tmp_path))
+    title = plot_title(["latent"], rows, "test/nll", tmp_path)
+    (ax,) = plot_metric(rows, ["latent"], tmp_path / "plot.png", title).axes
+    assert ax.get_xscale() == "log" and list(ax.get_xticks()) == [2, 8, 64]
+    assert ax.get_title().startswith("latent: test/nll (k = 100)") and tmp_path.name in ax.get_title()
+    fake_run(tmp_path, 3, ["latent=3", "model=mlp"], nll=99.0)
+    rows, _ = summary_rows(read_runs(tmp_path))
+    assert plot_metric(rows, ["latent", "model"], tmp_path / "plot.png", title).axes[0].get_xscale() == "log"
+    rows = [row | {"latent": str(i + 1)} for i, row in enumerate(rows)]  # 1..4: less than a factor of 8
+    assert plot_metric(rows, ["latent"], tmp_path / "plot.png", title).axes[0].get_xscale() == "linear"
+
+
+def test_a_failed_run_leaves_a_summary_of_the_runs_before_it(tmp_path):
+    args = ["-m", *TINY, "latent=2,0", "nll_samples=2", "callbacks.images.every_n_epochs=0"]
+    result = run_script("train.py", *args, cwd=tmp_path)
+    assert result.returncode == 2 and "latent=0 is invalid" in result.stderr  # the second run stops the sweep
+    (sweep_dir,) = (tmp_path / "outputs" / "multirun").glob("*/*")
+    with (sweep_dir / "summary.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [(row["latent"], bool(row["test/nll"])) for row in rows] == [("2", True), ("0", False)]
+    assert (sweep_dir / "best_config.yaml").is_file()
+
+
+def test_re_evaluating_a_run_keeps_what_training_wrote_and_the_sweep_still_picks_it(tmp_path):
+    from conftest import make_config
+    from vae.training import train
+
+    sweep = tmp_path / "sweep"
+    for job, latent in enumerate([2, 3]):
+        run_dir = sweep / str(job)
+        train(make_config(run_dir, [*TINY, f"latent={latent}", "nll_samples=2", "callbacks.images.every_n_epochs=0"]))
+        (run_dir / ".hydra").mkdir()
+        OmegaConf.save(OmegaConf.create([f"latent={latent}"]), run_dir / ".hydra" / "overrides.yaml")
+        OmegaConf.save(OmegaConf.create({"latent": latent}), run_dir / ".hydra" / "config.yaml")
+    trained = [json.loads((sweep / job / "results.json").read_text()) for job in "01"]
+    best = max((0, 1), key=lambda job: trained[job]["val/elbo"])
+
+    ckpt = sweep / str(best) / "checkpoints" / "best.ckpt"
+    result = run_script("eval.py", f"ckpt_path={ckpt}", "nll_samples=3", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    merged = json.loads((sweep / str(best) / "results.json").read_text())
+    assert merged["val/elbo"] == trained[best]["val/elbo"]  # kept from training
+    assert merged["test/nll_samples"] == 3 != trained[best]["test/nll_samples"]  # replaced by the evaluation
+    summarize(sweep)
+    assert OmegaConf.load(sweep / "best_config.yaml").latent == [2, 3][best]
+    assert "Not ranked by test/nll" in (sweep / "summary.md").read_text()  # k = 2 and k = 3 side by side
 
 
 def test_swept_keys_are_those_that_differ_between_runs():
@@ -61,8 +129,9 @@ def test_multirun_writes_a_summary_and_shares_one_wandb_group(tmp_path):
     for row in rows:  # the numbers are each run's own results.json
         assert json.loads((sweep_dir / row["run"] / "results.json").read_text())["test/nll"] == float(row["test/nll"])
     assert (sweep_dir / "summary.md").is_file() and (sweep_dir / "summary.png").is_file()
+    assert "2 runs" in result.stdout + result.stderr  # the final summary, once
 
     runs = [read_run(path)["run"] for path in sweep_dir.glob("*/wandb/offline-run-*")]
     assert len(runs) == 2 and len({run.run_id for run in runs}) == 2
     assert {run.run_group for run in runs} == {str(sweep_dir.relative_to(tmp_path))}
-    assert sorted("latent=2" in run.display_name for run in runs) == [False, True]
+    assert sorted(run.display_name for run in runs) == ["latent=2", "latent=3"]  # the swept value only

@@ -2,6 +2,7 @@
 files, the CSV file beside them, and W&B's fallback to offline without a key or a server."""
 
 import csv
+import json
 import os
 import sys
 import time
@@ -18,7 +19,8 @@ PICTURES = ["reconstructions", "samples", "traversals", "interpolations"]
 def logged_run(tmp_path_factory):
     """One short training with W&B (offline), TensorBoard and CSV together; its run folder."""
     cwd = tmp_path_factory.mktemp("loggers")
-    args = [*TINY, *WITH_PICTURES, "logger=[wandb,tensorboard]", "trainer.log_every_n_steps=1", "nll_samples=5"]
+    args = [*TINY, *WITH_PICTURES, "logger=[wandb,tensorboard]", "trainer.log_every_n_steps=1", "nll_samples=5",
+            "trainer.max_epochs=2"]  # fmt: skip
     result = run_script("train.py", *args, cwd=cwd, env={**os.environ, "WANDB_MODE": "offline"})
     assert result.returncode == 0, result.stderr[-3000:]
     (run_dir,) = (cwd / "outputs").glob("*/*")
@@ -29,19 +31,38 @@ def test_wandb_run_holds_config_history_pictures_summary_and_best_checkpoint(log
     (offline,) = (logged_run / "wandb").glob("offline-run-*")
     run = read_run(offline)
     config = run["config"]["config"]  # the composed config, resolved
-    assert config["latent"] == 20 and config["model"]["encoder"]["_target_"] == "vae.models.MLPEncoder"
+    assert config["latent"] == 20 and config["model"]["encoder"]["_target_"] == "vae.nets.mlp.MLPEncoder"
     assert config["paths"]["output_dir"] == str(logged_run)
     keys = {key for row in run["history"] for key in row}
     assert {"train/loss", "train/kl", "val/elbo", "test/elbo", "trainer/global_step"} <= keys
     assert {f"images/{name}/_type" for name in PICTURES} <= keys
     train_steps = [row["trainer/global_step"] for row in run["history"] if "train/loss" in row]
-    assert len(train_steps) == 3  # a value per step
+    assert len(train_steps) == 6  # a value per step, 3 steps in each of 2 epochs
     images = {path.name.rsplit("_", 2)[0] for path in (offline / "files" / "media" / "images" / "images").glob("*.png")}
     assert set(PICTURES) <= images
     summary = run["summary"]
     assert summary["test/nll"] > 0 and summary["test/active_units"] >= 0 and len(summary["test/kl_per_dim"]) == 20
+    results = json.loads((logged_run / "results.json").read_text())
+    val_elbo = [row["val/elbo"] for row in run["history"] if "val/elbo" in row]
+    assert summary["val/elbo"] == results["val/elbo"] == max(val_elbo)  # the best epoch's, not the last
+    assert run["run"].job_type == "train" and {"model=mlp", "beta=constant", "data=mnist5k"} <= set(run["run"].tags)
+    captions = [row[f"images/{name}/captions"] for row in run["history"] for name in PICTURES if f"images/{name}/captions" in row]
+    assert len(captions) >= len(PICTURES) and all("epoch" in caption[0] for caption in captions)
     (best,) = [a for a in run["artifacts"] if "best" in a.aliases]
     assert best.type == "model" and any(entry.path == "model.ckpt" for entry in best.manifest.contents)
+
+
+def test_the_report_curves_are_the_wandb_history(logged_run):
+    from vae.curves import read_metrics
+
+    (offline,) = (logged_run / "wandb").glob("offline-run-*")
+    history = read_run(offline)["history"]
+    curves = read_metrics(logged_run / "metrics.csv")
+    for name in ("train/loss", "train/kl", "train/beta", "val/elbo", "val/rec"):
+        logged = [(row["trainer/global_step"], row[name]) for row in history if name in row]
+        assert [step for step, _ in curves[name]] == [step for step, _ in logged], name
+        assert [value for _, value in curves[name]] == pytest.approx([value for _, value in logged]), name
+    assert (logged_run / "curves.png").is_file() and "(curves.png)" in (logged_run / "report.md").read_text()
 
 
 def test_tensorboard_holds_the_scalars_and_pictures(logged_run):

@@ -2,16 +2,16 @@
 
 Commands: `vae-train`, `vae-eval`, `vae-sample` (or `python src/train.py` in a checkout).
 In Python (vae.api): `vae.load(ckpt)`, `vae.encode`, `vae.decode`, `vae.reconstruct`, `vae.sample`,
-`vae.evaluate`, `vae.draw`, `vae.compose(overrides)` and `vae.train(cfg)`.
+`vae.evaluate`, `vae.draw_pictures`, `vae.compose(overrides)` and `vae.train(cfg)`.
 """
 
 from typing import TYPE_CHECKING
 
 __version__ = "0.2.0"
-__all__ = ["compose", "train", "load", "encode", "decode", "reconstruct", "sample", "evaluate", "draw"]
+__all__ = ["compose", "train", "load", "encode", "decode", "reconstruct", "sample", "evaluate", "draw_pictures"]
 
 if TYPE_CHECKING:
-    from vae.api import compose, decode, draw, encode, evaluate, load, reconstruct, sample, train
+    from vae.api import compose, decode, draw_pictures, encode, evaluate, load, reconstruct, sample, train
 
 
 def __getattr__(name: str):

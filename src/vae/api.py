@@ -7,7 +7,7 @@
     x_hat = vae.reconstruct(model, x)    # decode(encode(x))
     images = vae.sample(model, 16, seed=0)
     metrics = vae.evaluate(model, nll_samples=100)   # on the test split the model was trained with
-    paths = vae.draw(model, "pictures/")             # the PNGs of vae-sample
+    paths = vae.draw_pictures(model, "pictures/")    # the PNGs of vae-sample
     results = vae.train(vae.compose(["experiment=conv16", "debug=default"], output_dir="runs/a"))
 
 Tensors go in on any device and come out on the model's; no gradients are kept.
@@ -24,14 +24,14 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
-from vae.checkpoints import load_system
+from vae.build import load_system
 from vae.config_path import CHECKOUT_CONF, IN_CHECKOUT
 from vae.evaluation import evaluate_test_split, pick_device
 from vae.pictures import draw_all, save_pictures
 from vae.system import VAE
 from vae.training import train
 
-__all__ = ["compose", "train", "load", "encode", "decode", "reconstruct", "sample", "evaluate", "draw"]
+__all__ = ["compose", "train", "load", "encode", "decode", "reconstruct", "sample", "evaluate", "draw_pictures"]
 
 
 def compose(overrides: Sequence[str] = (), output_dir: str | Path | None = None, config_name: str = "train") -> DictConfig:
@@ -92,7 +92,7 @@ def evaluate(model: VAE, nll_samples: int = 1000, chunk_size: int = 8192) -> dic
     return evaluate_test_split(model.eval(), datamodule, nll_samples, chunk_size)
 
 
-def draw(model: VAE, out_dir: str | Path, n: int = 64, n_images: int = 8, seed: int = 0) -> list[Path]:
+def draw_pictures(model: VAE, out_dir: str | Path, n: int = 64, n_images: int = 8, seed: int = 0) -> list[Path]:
     """The pictures of vae-sample (samples, reconstructions, traversals, interpolations; for D = 2 the
     manifold and the codes) of the model's test split, as PNGs in out_dir."""
     data = instantiate(training_config(model).data)

@@ -16,7 +16,8 @@ class ImageGrids(L.Callback):
     2-D latent space the manifold and a scatter of codes), from fixed test images and a fixed z.
 
     Drawn every `every_n_epochs` validation epochs (0: never) and once more when fitting ends,
-    as `<out_dir>/<name>[_epochNNN].png` and sent to every logger that shows images.
+    as `<out_dir>/<name>[_epochNNN].png` titled with the epoch and step, and sent to every logger
+    that shows images (W&B with a caption).
     """
 
     def __init__(
@@ -35,13 +36,14 @@ class ImageGrids(L.Callback):
     def on_validation_epoch_end(self, trainer, pl_module):
         epoch = trainer.current_epoch + 1
         if not trainer.sanity_checking and self.every_n_epochs and epoch % self.every_n_epochs == 0:
-            self.draw(trainer, pl_module, suffix=f"_epoch{epoch:03d}")
+            self.draw(trainer, pl_module, suffix=f"_epoch{epoch:03d}", when=f"epoch {epoch}, step {trainer.global_step}")
 
     def on_fit_end(self, trainer, pl_module):
-        self.draw(trainer, pl_module, suffix="")
+        when = f"end of training: epoch {trainer.current_epoch}, step {trainer.global_step}"
+        self.draw(trainer, pl_module, suffix="", when=when)
 
     @torch.no_grad()
-    def draw(self, trainer: L.Trainer, pl_module, suffix: str) -> None:
+    def draw(self, trainer: L.Trainer, pl_module, suffix: str, when: str) -> None:
         if not trainer.is_global_zero:
             return
         images, labels = trainer.datamodule.splits["test"]  # the first test images: the same every time
@@ -50,11 +52,11 @@ class ImageGrids(L.Callback):
         z = pl_module.sample_latents(self.n_samples, generator)
         was_training = pl_module.training
         pl_module.eval()
-        pictures = draw_all(pl_module, x, labels[: len(x)], z, self.n_images)
+        pictures = draw_all(pl_module, x, labels[: len(x)], z, self.n_images, when=when)
         pl_module.train(was_training)
         save_pictures(pictures, self.out_dir, suffix)
         for name, image in pictures.items():
-            send_image(trainer, f"images/{name}", image.cpu())
+            send_image(trainer, f"images/{name}", image.cpu(), caption=f"{CAPTIONS.get(name, name)} ({when})")
 
 
 class EpochTimer(L.Callback):
@@ -77,10 +79,21 @@ class EpochTimer(L.Callback):
         pl_module.log("train/samples_per_s", self.samples * trainer.world_size / seconds, on_epoch=True, rank_zero_only=True)
 
 
-def send_image(trainer: L.Trainer, key: str, grid: Tensor) -> None:
-    """Hand an image (C, H, W) in [0, 1] to each logger that shows images."""
+CAPTIONS = {
+    "reconstructions": "test images (top) and their reconstructions from E[z|x]",
+    "samples": "decoded draws of the prior p(z)",
+    "traversals": "one test image, the most used latent dimensions swept over [-3, 3]",
+    "interpolations": "straight lines between the codes of two test images",
+    "manifold": "decoded grid of the 2-D prior's quantiles",
+    "codes": "test codes E[z|x] coloured by label",
+}
+
+
+def send_image(trainer: L.Trainer, key: str, grid: Tensor, caption: str | None = None) -> None:
+    """Hand an image (C, H, W) in [0, 1] to each logger that shows images; W&B shows the caption under it."""
     for logger in trainer.loggers:
         if isinstance(logger, WandbLogger):
-            logger.log_image(key=key, images=[grid], step=trainer.global_step)
+            captions = {"caption": [caption]} if caption else {}
+            logger.log_image(key=key, images=[grid], step=trainer.global_step, **captions)
         elif isinstance(logger, TensorBoardLogger):
             logger.experiment.add_image(key, grid, trainer.global_step)

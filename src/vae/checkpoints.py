@@ -79,25 +79,15 @@ def check_fits(checkpoint: dict, state_dict: dict, cfg: DictConfig, path: str | 
 def checkpoint_config(checkpoint: dict, path: str | Path) -> DictConfig:
     """The composed config a checkpoint was trained with."""
     try:
-        return OmegaConf.create(checkpoint["hyper_parameters"]["config"])
+        cfg = OmegaConf.create(checkpoint["hyper_parameters"]["config"])
     except (KeyError, TypeError):
         raise ConfigError(f"ckpt_path={path} holds no training config: was it written by src/train.py?") from None
-
-
-def load_system(path: str | Path):
-    """(VAE in eval mode with the checkpoint's weights, the config it was trained with)."""
-    from hydra.utils import instantiate
-
-    from vae.training import build_system
-
-    checkpoint = load_checkpoint(path)
-    cfg = checkpoint_config(checkpoint, path)
-    system = build_system(cfg, instantiate(cfg.data))
-    try:
-        system.load_state_dict(checkpoint["state_dict"])
-    except RuntimeError:
-        raise ConfigError(f"ckpt_path={path} does not fit its own config ({describe(cfg)}): the file is damaged") from None
-    return system.eval(), cfg
+    if "family" not in cfg:  # written before the model zoo: its weights are laid out differently
+        raise ConfigError(
+            f"ckpt_path={path} is from an earlier version of vae (0.1, before the model zoo) and cannot be loaded: "
+            "train it again with this version"
+        )
+    return cfg
 
 
 def describe(cfg: DictConfig) -> str:

@@ -23,7 +23,6 @@ SOURCES = {  # name -> (torchvision class name, image shape)
     "cifar10": ("CIFAR10", (3, 32, 32)),
     "folder": (None, None),
 }
-LIKELIHOODS = {"bernoulli": 1, "gaussian": 2}  # name -> decoder maps per channel
 
 
 class EpochPermutation:
@@ -147,7 +146,7 @@ def split(images: Tensor, labels: Tensor, sizes: list[int], seed: int) -> list[t
 
 
 class ImageData(L.LightningDataModule):
-    """Train/val/test splits of an in-memory image set; `shape` and `likelihood` tell the model what to fit."""
+    """Train/val/test splits of an in-memory image set; `shape` tells the model what to fit."""
 
     def __init__(
         self,
@@ -156,7 +155,6 @@ class ImageData(L.LightningDataModule):
         batch_size: int = 128,
         val_size: int | float = 500,
         test_size: int | float = 500,
-        likelihood: str = "bernoulli",
         binarize: bool = False,
         download: bool = True,
         path: str | None = None,
@@ -168,13 +166,11 @@ class ImageData(L.LightningDataModule):
         super().__init__()
         if source not in SOURCES:
             raise ConfigError(f"data.source={source} is unknown: choose one of {', '.join(SOURCES)}")
-        if likelihood not in LIKELIHOODS:
-            raise ConfigError(f"data.likelihood={likelihood} is unknown: choose one of {', '.join(LIKELIHOODS)}")
         self.source, self.root, self.download, self.path = source, root, download, path
         self.batch_size = check_int("data.batch_size", batch_size, 1)
         self.val_size = check_size("data.val_size", val_size)
         self.test_size = check_size("data.test_size", test_size)
-        self.likelihood, self.binarize = likelihood, binarize
+        self.binarize = binarize
         self.image_size = check_int("data.image_size", image_size, 4)
         if channels not in (1, 3):
             raise ConfigError(f"data.channels={channels} is invalid: it must be 1 (grey) or 3 (colour)")
@@ -185,10 +181,6 @@ class ImageData(L.LightningDataModule):
     def shape(self) -> tuple[int, int, int]:
         """(C, H, W) of one image, known from the config before any data is loaded."""
         return SOURCES[self.source][1] or (self.channels, self.image_size, self.image_size)
-
-    @property
-    def params_per_pixel(self) -> int:
-        return LIKELIHOODS[self.likelihood]
 
     def prepare_data(self) -> None:
         """Download once (rank zero only) where the set is missing."""

@@ -14,41 +14,29 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from vae.elbo import gaussian_kl, log_normal, log_standard_normal, reparameterize
+from vae.distributions import gaussian_kl
 from vae.errors import ConfigError, check_int
+from vae.objectives.elbo import elbo_terms
 
 log = logging.getLogger(__name__)
 
 ACTIVE_THRESHOLD = 0.01  # Burda et al. 2016, Sec. 5.2: a unit is active when Cov_x(E_q[z_d]) > 0.01
 
 
-def log_importance_weights(log_px_given_z: Tensor, z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
-    """log w = log p(x|z) + log p(z) - log q(z|x) for K draws z ~ q(z|x) of each of B examples.
-
-    log_px_given_z: (K, B); z: (K, B, D); mu, logvar: (B, D) -> (K, B)
-    """
-    return log_px_given_z + log_standard_normal(z) - log_normal(z, mu, logvar)
-
-
 @torch.no_grad()
-def importance_weighted_log_likelihood(system, x: Tensor, k: int, chunk_size: int = 8192) -> Tensor:
+def importance_weighted_log_likelihood(model, x: Tensor, k: int, chunk_size: int = 8192, y: Tensor | None = None) -> Tensor:
     """The k-sample importance-weighted estimate of log p(x) (Burda et al. 2016, Eq. 8), in nats.
 
-    The k draws are taken `chunk_size // B` at a time and combined with a running logsumexp,
-    so memory holds at most `chunk_size` decoded images whatever k is.
-    system: a VAE (encoder, decoder, log_likelihood); x: (B, C, H, W) -> (B,)
+    Uses the model's own posterior and prior densities (`Draw.log_w`), whatever they are. The k draws
+    are taken `chunk_size // B` at a time and combined with a running logsumexp, so memory holds at
+    most `chunk_size` decoded images whatever k is.
+    model: a family (`draw`); x: (B, C, H, W) -> (B,)
     """
     batch = len(x)
-    mu, logvar = (t.float() for t in system.encoder(x))  # (B, D) each
     per_chunk = max(1, chunk_size // batch)
     total = torch.full((batch,), -math.inf, device=x.device)  # log sum_k w_k so far, (B,)
     for start in range(0, k, per_chunk):
-        n = min(per_chunk, k - start)
-        z = reparameterize(mu.expand(n, -1, -1), logvar.expand(n, -1, -1))  # (n, B, D)
-        params = system.decoder(z.flatten(0, 1))  # (n * B, C * params_per_pixel, H, W)
-        x_rep = x.expand(n, *x.shape).flatten(0, 1)  # (n * B, C, H, W)
-        log_px_given_z = system.log_likelihood(params, x_rep).view(n, batch)  # (n, B)
-        log_w = log_importance_weights(log_px_given_z, z, mu, logvar)  # (n, B)
+        log_w = model.draw(x, y, k=min(per_chunk, k - start)).log_w.float()  # (n, B)
         total = torch.logaddexp(total, torch.logsumexp(log_w, dim=0))
     return total - math.log(k)
 
@@ -81,32 +69,31 @@ def active_units(mu: Tensor, threshold: float = ACTIVE_THRESHOLD) -> int:
 
 
 @torch.no_grad()
-def evaluate(system, batches: Iterable[Tensor], nll_samples: int, chunk_size: int = 8192) -> dict:
+def evaluate(model, batches: Iterable[Tensor], nll_samples: int, chunk_size: int = 8192) -> dict:
     """ELBO, its terms, the k-sample log p(x), bits/dim, active units and KL per dimension over `batches`.
 
-    batches: tensors x (B, C, H, W) in [0, 1] on the system's device. Returns nats per example
+    model: a family; batches: tensors x (B, C, H, W) in [0, 1] on the model's device. Returns nats per example
     (`nll` = -log p(x)), averaged over all examples.
     """
     check_int("nll_samples", nll_samples, 1)
     sums = {"elbo": 0.0, "rec": 0.0, "kl": 0.0, "nll": 0.0}
-    mus, kl_dims, count, num_dims = [], 0.0, 0, 0
+    codes, kl_dims, count, num_dims = [], 0.0, 0, 0
     for x in batches:
-        params, mu, logvar = system(x)  # a one-sample ELBO, as in training
-        mu, logvar = mu.float(), logvar.float()
-        rec = -system.log_likelihood(params, x)  # (B,)
-        kl = gaussian_kl(mu, logvar)  # (B,)
-        log_px = importance_weighted_log_likelihood(system, x, nll_samples, chunk_size)  # (B,)
-        for name, value in (("elbo", -(rec + kl)), ("rec", rec), ("kl", kl), ("nll", -log_px)):
+        terms = elbo_terms(model.draw(x))  # a one-sample ELBO, as in training
+        log_px = importance_weighted_log_likelihood(model, x, nll_samples, chunk_size)  # (B,)
+        for name, value in (("elbo", terms["elbo"]), ("rec", terms["rec"]), ("kl", terms["kl"]), ("nll", -log_px)):
             sums[name] += float(value.sum())
-        kl_dims = kl_dims + kl_per_dimension(mu, logvar).sum(dim=0)  # (D,)
-        mus.append(mu.cpu())
+        if getattr(model, "closed_form_kl", False):  # KL per dimension has a meaning only against a factorised N(0, I)
+            kl_dims = kl_dims + kl_per_dimension(*model.base(x)).sum(dim=0)  # (D,)
+        codes.append(model.encode(x).cpu())
         count, num_dims = count + len(x), x[0].numel()
     if count == 0:
         raise ConfigError("the test split is empty: give data.test_size >= 1")
     metrics = {name: total / count for name, total in sums.items()}
     metrics["bpd"] = float(bits_per_dim(torch.tensor(-metrics["nll"]), num_dims))
-    metrics["active_units"] = active_units(torch.cat(mus))
-    metrics["kl_per_dim"] = [round(float(v), 4) for v in kl_dims / count]
+    metrics["active_units"] = active_units(torch.cat(codes))
+    if getattr(model, "closed_form_kl", False):
+        metrics["kl_per_dim"] = [round(float(v), 4) for v in kl_dims / count]
     metrics["nll_samples"] = nll_samples
     return metrics
 
@@ -129,7 +116,7 @@ def evaluate_test_split(
 ) -> dict:
     """`evaluate` on the test split, as `test/...` metrics."""
     batches = split_batches(datamodule, "test", system.device, max_batches)
-    return {f"test/{name}": value for name, value in evaluate(system, batches, nll_samples, chunk_size).items()}
+    return {f"test/{name}": value for name, value in evaluate(system.model, batches, nll_samples, chunk_size).items()}
 
 
 def format_table(metrics: dict) -> str:
@@ -163,10 +150,12 @@ def pick_device(name: str) -> torch.device:
 
 
 def evaluate_checkpoint(cfg) -> dict:
-    """`src/eval.py`: load a checkpoint safely, evaluate it on its test split, write results.json beside it."""
+    """`src/eval.py`: load a checkpoint safely, evaluate it on its test split, merge into results.json beside it."""
+    import json
+
     from hydra.utils import instantiate
 
-    from vae.checkpoints import load_system
+    from vae.build import load_system
     from vae.files import write_json
 
     if not cfg.get("ckpt_path"):
@@ -181,7 +170,9 @@ def evaluate_checkpoint(cfg) -> dict:
     system.to(pick_device(cfg.device))
     metrics = evaluate_test_split(system, instantiate(train_cfg.data), nll_samples, chunk_size)
     run_dir = run_dir_of(ckpt_path.resolve())
-    write_json(run_dir / "results.json", {**metrics, "checkpoint": str(ckpt_path.resolve()), "run_dir": str(run_dir)})
+    results_file = run_dir / "results.json"  # merged: what training wrote (val/elbo, ...) stays
+    kept = json.loads(results_file.read_text()) if results_file.is_file() else {}
+    write_json(results_file, {**kept, **metrics, "checkpoint": str(ckpt_path.resolve()), "run_dir": str(run_dir)})
     log.info("Test metrics of %s (k = %d importance samples):\n%s", ckpt_path, nll_samples, format_table(metrics))
     log.info("Written: %s", run_dir / "results.json")
     return metrics

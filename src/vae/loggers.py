@@ -1,9 +1,9 @@
 """Loggers: Weights & Biases set up for sweeps and for machines without network, and the final report.
 
-`wandb_logger` is the `logger=wandb` target: Lightning's WandbLogger, grouped by sweep and
-named by the run's overrides, offline (with a one-line warning) when W&B has no API key
+`wandb_logger` is the `logger=wandb` target: Lightning's WandbLogger, grouped by sweep, named by
+the values the sweep varies, tagged with the config choices, offline (with a one-line warning) when W&B has no API key
 or cannot be reached, so a run never prompts or hangs. `report_results` hands the final
-test metrics to every logger and closes the W&B run, so a multirun starts a fresh one.
+test metrics to every logger (W&B: the best val/elbo too) and closes the W&B run, so a multirun starts a fresh one.
 """
 
 import logging
@@ -16,15 +16,46 @@ log = logging.getLogger(__name__)
 
 
 def sweep_group_and_run_name() -> tuple[str | None, str | None]:
-    """(the sweep folder in a Hydra multirun, else None; the run's overrides, e.g. "latent=2,model=conv")."""
+    """(the sweep folder in a Hydra multirun, else None; the run's name: in a sweep its swept values only,
+    e.g. "latent=2,model=conv", else all its overrides)."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
     if not HydraConfig.initialized():  # train(cfg) called directly, as tests do
         return None, None
     hydra = HydraConfig.get()
-    group = hydra.sweep.dir if hydra.mode == RunMode.MULTIRUN else None
-    return group, hydra.job.override_dirname or None
+    if hydra.mode != RunMode.MULTIRUN:
+        return None, hydra.job.override_dirname or None
+    swept = swept_keys(hydra)
+    own = [override for override in hydra.overrides.task if override.split("=", 1)[0].lstrip("+~") in swept]
+    return hydra.sweep.dir, ",".join(own) or hydra.job.override_dirname or None
+
+
+def swept_keys(hydra) -> set[str]:
+    """The keys a multirun sweeps: those given several values on its command line (Hydra saves it in
+    <sweep dir>/multirun.yaml) and those of a sweeper's search space (`hydra.sweeper.params`)."""
+    from pathlib import Path
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    keys = set((hydra.sweeper.get("params") or {}).keys())
+    saved = Path(hydra.sweep.dir) / "multirun.yaml"
+    if saved.is_file():
+        given = OmegaConf.load(saved).hydra.overrides.task
+        parsed = OverridesParser.create().parse_overrides([str(override) for override in given])
+        keys |= {override.key_or_group for override in parsed if override.is_sweep_override()}
+    return keys
+
+
+def run_tags() -> list[str]:
+    """The config group choices of this run as W&B tags ("model=conv", "beta=linear"), to filter runs by."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return []
+    choices = HydraConfig.get().runtime.choices
+    return [f"{group}={option}"[:64] for group, option in choices.items() if option and not group.startswith("hydra")]
 
 
 def wandb_offline_reason() -> str | None:
@@ -53,10 +84,13 @@ def wandb_logger(
     group: str | None = None,
     name: str | None = None,
     log_model: bool | str = True,
+    job_type: str = "train",
+    tags: list[str] | None = None,
     **kwargs,
 ) -> WandbLogger:
-    """Lightning's WandbLogger; by default grouped by the sweep and named by the overrides, and offline
-    when online logging cannot work. `log_model=True` uploads the best and last checkpoints at the end."""
+    """Lightning's WandbLogger; by default grouped by the sweep, named by the swept values, tagged with the
+    config group choices, and offline when online logging cannot work. `log_model=True` uploads the best and
+    last checkpoints at the end."""
     sweep_group, run_name = sweep_group_and_run_name()
     if kwargs.pop("offline", False):  # +logger.wandb.offline=true: W&B's own mode, which log_model allows
         kwargs["mode"] = "offline"
@@ -70,13 +104,16 @@ def wandb_logger(
         group=group or sweep_group,
         name=name or run_name,
         log_model=log_model,
+        job_type=job_type,
+        tags=list(tags) if tags is not None else run_tags(),
         **kwargs,
     )
 
 
 def report_results(loggers: list[Logger], results: dict, step: int) -> None:
-    """Give every logger the final test metrics (W&B: the run summary too) and close the W&B run."""
-    scalars = {name: value for name, value in results.items() if isinstance(value, (int, float))}
+    """Give every logger the final test metrics and close the W&B run. W&B's summary gets all of `results`:
+    with `val/elbo` the best epoch's (the one the test metrics come from), not the last one logged."""
+    scalars = {name: value for name, value in results.items() if name.startswith("test/") and isinstance(value, (int, float))}
     for logger in loggers:
         if isinstance(logger, WandbLogger):
             logger.experiment.summary.update(results)

@@ -6,23 +6,25 @@ when given, is a partial that the optimiser completes, stepped every `interval` 
 """
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from hydra.utils import instantiate
 from torch.optim.lr_scheduler import LambdaLR
 
 
-def optimizers(config: dict, parameters: Iterable[torch.nn.Parameter], total_steps: int | float | None = None):
+def optimizers(config: dict, parameters: Iterable[torch.nn.Parameter], total_steps: Callable[[], float] | None = None):
     """What `configure_optimizers` returns: the optimiser, with its schedule if the config has one.
 
-    `total_steps` (Lightning's estimated stepping batches) completes a schedule whose own is null.
+    `total_steps()` (Lightning's estimated stepping batches) completes a schedule whose own is null.
     """
     optimizer = instantiate(config["optimizer"])(parameters)
     schedule = config.get("scheduler")
     if not schedule:
         return optimizer
-    kwargs = {"total_steps": int(total_steps)} if schedule["scheduler"].get("total_steps", 0) is None else {}
+    kwargs = {}
+    if schedule["scheduler"].get("total_steps", 0) is None and total_steps is not None:
+        kwargs["total_steps"] = int(total_steps())  # the schedule spans the whole run
     scheduler = instantiate(schedule["scheduler"])(optimizer, **kwargs)
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": schedule["interval"]}}
 

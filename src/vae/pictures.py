@@ -1,9 +1,10 @@
 """Pictures of a VAE, each an image tensor (C, H, W) in [0, 1] ready for a PNG or a logger.
 
-Reconstructions (inputs above outputs), samples from the prior, latent traversals,
-interpolations between test images, and for a 2-D latent space the decoded manifold
-(Kingma & Welling 2014, Fig. 4) and a scatter of test codes coloured by label. The
-`*_codes` functions are the pure geometry in latent space; the rest decode it.
+Reconstructions (inputs above outputs), samples from the prior, latent traversals of the most
+used dimensions, interpolations between test images, and for a 2-D latent space the decoded
+manifold (Kingma & Welling 2014, Fig. 4) and a scatter of test codes coloured by label. The
+`*_codes` functions are the pure geometry in latent space; `reconstructions` ... `manifold`
+decode it into bare grids; `draw_all` frames each grid as a labelled figure (`vae.figures`).
 """
 
 from pathlib import Path
@@ -13,19 +14,31 @@ from torch import Tensor
 from torch.distributions import Normal
 from torchvision.utils import make_grid, save_image
 
+from vae.evaluation import activity
+from vae.figures import labelled_grid, scatter_by_label
+
 TRAVERSAL_SPAN = 3.0  # traversals sweep each dimension over [-3, 3], +-3 standard deviations of the N(0, 1) prior
+TRAVERSAL_DIMS = 10  # rows of the traversal picture: the most used dimensions
 
 
-def traversal_codes(mu: Tensor, dims: int, steps: int, span: float = TRAVERSAL_SPAN) -> Tensor:
-    """Row d sets dimension d to each of `steps` values in [-span, span]; the others stay at `mu`.
+def traversal_codes(mu: Tensor, dims: int | list[int], steps: int, span: float = TRAVERSAL_SPAN) -> Tensor:
+    """Row i sets dimension dims[i] (or i, for an int) to each of `steps` values in [-span, span]; the
+    others stay at `mu`.
 
-    mu: (D,) -> (dims * steps, D)
+    mu: (D,) -> (len(dims) * steps, D)
     """
+    dims = list(range(dims)) if isinstance(dims, int) else list(dims)
     values = torch.linspace(-span, span, steps, device=mu.device)  # (steps,)
-    z = mu.repeat(dims, steps, 1)  # (dims, steps, D)
-    for d in range(dims):
-        z[d, :, d] = values
+    z = mu.repeat(len(dims), steps, 1)  # (rows, steps, D)
+    for row, d in enumerate(dims):
+        z[row, :, d] = values
     return z.flatten(0, 1)
+
+
+def most_used_dimensions(usage: Tensor, k: int) -> list[int]:
+    """The k dimensions of highest usage (activity or KL), highest first; ties keep index order. usage: (D,)"""
+    order = sorted(range(len(usage)), key=lambda d: (-float(usage[d]), d))
+    return order[:k]
 
 
 def interpolation_codes(mu_a: Tensor, mu_b: Tensor, steps: int) -> Tensor:
@@ -66,11 +79,11 @@ def prior_samples(system, z: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def traversals(system, x: Tensor, steps: int = 9, max_dims: int = 32) -> Tensor:
-    """One row per latent dimension (the first `max_dims`), swept over the prior's range while the
-    others stay at x's code. x: (1, C, H, W)"""
+def traversals(system, x: Tensor, dims: int | list[int], steps: int = 9) -> Tensor:
+    """One row per latent dimension in `dims` (an int: the first that many), swept over the prior's range
+    while the others stay at x's code. x: (1, C, H, W)"""
     mu = encode_mean(system, x)[0]  # (D,)
-    return make_grid(system.decode(traversal_codes(mu, min(len(mu), max_dims), steps)), nrow=steps)
+    return make_grid(system.decode(traversal_codes(mu, dims, steps)), nrow=steps)
 
 
 @torch.no_grad()
@@ -86,44 +99,70 @@ def manifold(system, n: int = 20) -> Tensor:
     return make_grid(system.decode(manifold_codes(n).to(system.device)), nrow=n, padding=0)
 
 
-def code_scatter(mu: Tensor, labels: Tensor) -> Tensor:
-    """A scatter plot of 2-D codes coloured by label, as an RGB image. mu: (N, 2), labels: (N,) -> (3, H, W)"""
-    import numpy as np
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(5, 4.5), dpi=100)  # no pyplot: no global backend or figure state
-    canvas, ax = FigureCanvasAgg(fig), fig.subplots()
-    points = ax.scatter(mu[:, 0].cpu(), mu[:, 1].cpu(), c=labels.cpu(), cmap="tab10", s=6, alpha=0.8)
-    fig.colorbar(points, ax=ax, label="label")
-    ax.set(xlabel="$z_1$", ylabel="$z_2$", title="test codes E[z|x]")
-    fig.tight_layout()
-    canvas.draw()
-    rgba = np.asarray(canvas.buffer_rgba())  # (H, W, 4) uint8
-    return torch.from_numpy(rgba[..., :3].copy()).permute(2, 0, 1).float() / 255
+def code_scatter(mu: Tensor, labels: Tensor, when: str = "") -> Tensor:
+    """A scatter plot of 2-D codes coloured by label, with a legend, as an RGB image. mu: (N, 2), labels: (N,)"""
+    return scatter_by_label(mu, labels, title=f"Test codes E[z|x] by label{when}")
 
 
 @torch.no_grad()
-def draw_all(system, x: Tensor | None, labels: Tensor | None, z: Tensor, n_images: int = 8) -> dict[str, Tensor]:
-    """Every picture of `system` from test images x (N, C, H, W) with labels (N,) and prior draws z (M, D).
+def draw_all(
+    system, x: Tensor | None, labels: Tensor | None, z: Tensor, n_images: int = 8, when: str = ""
+) -> dict[str, Tensor]:
+    """Every picture of `system`, labelled, from test images x (N, C, H, W) with labels (N,) and prior draws z (M, D).
 
-    The first `n_images` are reconstructed, the first is traversed, and the first half of
-    them is interpolated to the second half; with D = 2, all N codes are scattered. Without
-    images (x None), only the pictures of the prior.
+    The first `n_images` are reconstructed, the first is traversed along the TRAVERSAL_DIMS dimensions
+    whose posterior mean varies most over all N images (`vae.evaluation.activity`), and the first half
+    is interpolated to the second half; with D = 2, all N codes are scattered. Without images (x None),
+    only the pictures of the prior. `when` is each title's second line, e.g. "epoch 3, step 120".
     """
-    pictures = {"samples": prior_samples(system, z)}
+    when = f"\n{when}" if when else ""
+    n = len(z)
+    cols = max(1, round(n**0.5))
+    pictures = {"samples": labelled_grid(prior_samples(system, z), -(-n // cols), cols, f"Samples from the prior p(z){when}")}
     if system.latent_dim == 2:
-        pictures["manifold"] = manifold(system)
+        pictures["manifold"] = manifold_figure(system, when)
     if x is None:
         return pictures
     shown = x[:n_images]
     half = max(1, len(shown) // 2)
-    pictures["reconstructions"] = reconstructions(system, shown)
-    pictures["traversals"] = traversals(system, shown[:1])
-    pictures["interpolations"] = interpolations(system, shown[:half], shown[-half:])
+    grid = reconstructions(system, shown)
+    pictures["reconstructions"] = labelled_grid(grid, 2, len(shown), f"Reconstructions of test images{when}",
+                                                row_labels=["input", "reconstruction"])  # fmt: skip
+    mu = encode_mean(system, x)  # (N, D)
+    pictures["traversals"] = traversal_figure(system, shown[:1], activity(mu), when)
+    steps = 10
+    grid = interpolations(system, shown[:half], shown[-half:], steps)
+    pictures["interpolations"] = labelled_grid(
+        grid, half, steps, f"Interpolations between the codes of two test images{when}",
+        row_labels=[f"pair {i + 1}" for i in range(half)], col_labels=[f"{t:.2g}" for t in torch.linspace(0, 1, steps).tolist()],
+        xlabel="t: z = (1 - t) E[z|x_a] + t E[z|x_b]",
+    )  # fmt: skip
     if system.latent_dim == 2:
-        pictures["codes"] = code_scatter(encode_mean(system, x), labels)
+        pictures["codes"] = code_scatter(mu, labels[: len(mu)], when)
     return pictures
+
+
+def traversal_figure(system, x: Tensor, usage: Tensor, when: str = "", steps: int = 9) -> Tensor:
+    """Traversals of x (1, C, H, W) along the most used dimensions, sorted and labelled by `usage` (D,):
+    Var_x E[z_d|x], the spread of the posterior means over the test images."""
+    dims = most_used_dimensions(usage, TRAVERSAL_DIMS)
+    values = torch.linspace(-TRAVERSAL_SPAN, TRAVERSAL_SPAN, steps).tolist()
+    title = f"Traversals of a test image: the {len(dims)} most used of {len(usage)} dimensions{when}"
+    return labelled_grid(
+        traversals(system, x, dims, steps), len(dims), steps, title,
+        row_labels=[f"z{d}  var {float(usage[d]):.2f}" for d in dims], col_labels=[f"{v:g}" for v in values],
+        xlabel="z_d (the others stay at the image's code); var: Var_x E[z_d|x] over the test images",
+    )  # fmt: skip
+
+
+def manifold_figure(system, when: str = "", n: int = 20) -> Tensor:
+    """The decoded manifold with its axes: z_1 left to right, z_2 bottom to top, ticks at prior quantiles."""
+    q = manifold_codes(n)[:n, 0].tolist()  # z_1 along the first row, increasing
+    every = max(1, n // 5)
+    x_labels = [f"{v:.2f}" if i % every == 0 else "" for i, v in enumerate(q)]
+    y_labels = [f"{v:.2f}" if i % every == 0 else "" for i, v in enumerate(reversed(q))]  # z_2 falls down the rows
+    return labelled_grid(manifold(system, n), n, n, f"Decoded manifold at the prior's quantiles{when}",
+                         row_labels=y_labels, col_labels=x_labels, xlabel="$z_1$", ylabel="$z_2$", pad=0)  # fmt: skip
 
 
 def save_pictures(pictures: dict[str, Tensor], out_dir: Path, suffix: str = "") -> list[Path]:
@@ -142,7 +181,7 @@ def draw_checkpoint(cfg) -> list[Path]:
 
     from hydra.utils import instantiate
 
-    from vae.checkpoints import load_system
+    from vae.build import load_system
     from vae.errors import ConfigError, check_int
     from vae.evaluation import pick_device, run_dir_of
 
@@ -165,6 +204,6 @@ def draw_checkpoint(cfg) -> list[Path]:
         log.warning("No test images (%s): drawing the prior's pictures only", err)
     z = system.sample_latents(n, torch.Generator().manual_seed(cfg.seed))
     out_dir = Path(cfg.out_dir) if cfg.get("out_dir") else run_dir_of(ckpt_path.resolve()) / "samples"
-    paths = save_pictures(draw_all(system, x, labels, z, cfg.n_images), out_dir)
+    paths = save_pictures(draw_all(system, x, labels, z, cfg.n_images, when=f"from {ckpt_path.name}"), out_dir)
     log.info("Written: %s", ", ".join(str(p) for p in paths))
     return paths

@@ -1,10 +1,11 @@
 """Sweep summaries: after `python src/train.py -m ...`, every run's overrides and test metrics side by side.
 
-At the end of a multirun, `SweepSummary` (a Hydra callback, `hydra.callbacks` in conf/train.yaml)
-writes summary.csv, summary.md, summary.png and best_config.yaml into the sweep folder: one row per
-run, sorted
-by test NLL, and the NLL plotted against the swept values. A failed run stops Hydra's sweep
-before its end; `python -m vae.sweep <sweep folder>` then summarises the runs that finished.
+`SweepSummary` (a Hydra callback, `hydra.callbacks` in conf/train.yaml) writes summary.csv,
+summary.md, summary.png and best_config.yaml into the sweep folder as each job starts and ends and
+when the multirun ends, so a run that fails (and stops Hydra's sweep) leaves a summary of the others:
+one row per run, sorted by test NLL when every NLL comes from the same number k of importance
+samples (else by the best val/elbo, and the summary says why), and the NLL plotted against the
+swept values. `python -m vae.sweep <sweep folder>` redoes them.
 Imports only the standard library and OmegaConf at startup: Hydra loads it for every run.
 """
 
@@ -19,10 +20,15 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from vae.files import atomic_write
+
 log = logging.getLogger(__name__)
 
 MAIN_METRIC = "test/nll"  # -log p(x) in nats, lower is better
-METRICS = ["test/nll", "test/elbo", "test/rec", "test/kl", "test/bpd", "test/active_units"]
+K = "k"  # the column of importance samples behind each test/nll (results.json: test/nll_samples)
+SELECTION_METRIC = "val/elbo"  # the best epoch's validation ELBO, higher is better: what sweeps select on
+METRICS = ["test/nll", K, "val/elbo", "test/elbo", "test/rec", "test/kl", "test/bpd", "test/active_units"]
+SOURCE = {K: "test/nll_samples"}  # a column whose results.json key differs from its name
 
 
 def parse_override(text: str) -> tuple[str, str]:
@@ -39,10 +45,21 @@ def read_runs(sweep_dir: Path) -> list[dict]:
         if not overrides_file.is_file():
             continue
         overrides = dict(parse_override(text) for text in OmegaConf.load(overrides_file))
-        results_file = job / "results.json"
-        results = json.loads(results_file.read_text()) if results_file.is_file() else {}
+        results = read_results(job / "results.json")
         runs.append({"run": job.name, "overrides": overrides, "results": results})
     return sorted(runs, key=lambda run: (len(run["run"]), run["run"]))  # job numbers: 2 before 10
+
+
+def read_results(path: Path) -> dict:
+    """A run's results.json, or {} when it has none (failed, still running) or it cannot be read."""
+    if not path.is_file():
+        return {}
+    try:
+        results = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        log.warning("Skipping %s: %s", path, err)
+        return {}
+    return results if isinstance(results, dict) else {}
 
 
 def swept_keys(runs: list[dict]) -> list[str]:
@@ -51,20 +68,37 @@ def swept_keys(runs: list[dict]) -> list[str]:
     return [key for key in keys if len({run["overrides"].get(key) for run in runs}) > 1]
 
 
-def summary_rows(runs: list[dict]) -> list[dict]:
-    """One row per run (run, swept values, metrics, all overrides), sorted by MAIN_METRIC; runs without it last."""
+def summary_rows(runs: list[dict]) -> tuple[list[dict], str]:
+    """One row per run (run, swept values, metrics, all overrides), best first, and a sentence on the order.
+
+    Ranked by MAIN_METRIC when every NLL comes from the same k: a bound that tightens as k grows
+    (Burda et al. 2016) ranks runs of different k by k as much as by model, so those are ranked by
+    SELECTION_METRIC instead. Runs without the ranking metric come last.
+    """
     swept = swept_keys(runs)
     rows = []
     for run in runs:
         row = {"run": run["run"], **{key: run["overrides"].get(key, "") for key in swept}}
-        row |= {metric: run["results"].get(metric) for metric in METRICS}
+        row |= {metric: run["results"].get(SOURCE.get(metric, metric)) for metric in METRICS}
         row["overrides"] = ",".join(f"{k}={v}" if v else k for k, v in run["overrides"].items())
         rows.append(row)
-    return sorted(rows, key=lambda row: (row[MAIN_METRIC] is None, row[MAIN_METRIC] or 0.0))
+    ks = sorted({row[K] for row in rows if row[MAIN_METRIC] is not None}, key=str)
+    if len(ks) <= 1:
+        rows.sort(key=lambda row: (row[MAIN_METRIC] is None, row[MAIN_METRIC] or 0.0))
+        k = f"k = {ks[0]} importance samples" if ks and ks[0] is not None else "k unknown"
+        return rows, f"Sorted by {MAIN_METRIC} (-log p(x) in nats from {k}; lower is better)."
+    rows.sort(key=lambda row: (row[SELECTION_METRIC] is None, -(row[SELECTION_METRIC] or 0.0)))
+    shown = ", ".join(str(k) for k in ks)
+    return rows, (
+        f"Not ranked by {MAIN_METRIC}: its values come from different numbers of importance samples "
+        f"(k = {shown}), and the bound tightens as k grows. Sorted by {SELECTION_METRIC} (the best epoch's, "
+        f"higher is better); `python src/eval.py ckpt_path=<run>/checkpoints/best.ckpt nll_samples=N` "
+        f"with one N for every run makes the NLLs comparable."
+    )
 
 
 def write_csv(rows: list[dict], path: Path) -> None:
-    with path.open("w", newline="") as f:
+    with atomic_write(path, newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
@@ -73,7 +107,7 @@ def write_csv(rows: list[dict], path: Path) -> None:
 def markdown_table(rows: list[dict]) -> str:
     def shown(name: str, value) -> str:
         if value is None:
-            return "failed" if name == MAIN_METRIC else ""
+            return "no results" if name == MAIN_METRIC else ""  # failed, or still running
         if isinstance(value, float):
             return f"{value:.4f}" if name.endswith("bpd") else f"{value:.2f}"
         return str(value).replace("|", "\\|")
@@ -92,15 +126,18 @@ def as_number(value: str) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def plot_metric(rows: list[dict], swept: list[str], path: Path, title: str, metric: str = MAIN_METRIC) -> None:
-    """`metric` against the swept value with most settings (numeric first), one line per setting of the others."""
+def plot_metric(rows: list[dict], swept: list[str], path: Path, title: str, metric: str = MAIN_METRIC):
+    """`metric` against the swept value with most settings (numeric first), one line per setting of the others.
+
+    Numeric values spanning a factor of 8 or more (latent sizes 2..64, learning rates) get a log axis.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     rows = [row for row in rows if row[metric] is not None]
     if not rows:
         log.warning("No run of the sweep has %s: no plot", metric)
-        return
+        return None
     swept = swept or ["run"]  # a sweep of one setting: one point per run
     numeric = [key for key in swept if all(as_number(str(row[key])) is not None for row in rows)]
     x_key = max(numeric or swept, key=lambda key: len({row[key] for row in rows}))
@@ -119,15 +156,31 @@ def plot_metric(rows: list[dict], swept: list[str], path: Path, title: str, metr
         members.sort(key=x_of)
         ax.plot([x_of(r) for r in members], [r[metric] for r in members], "o-", label=label or None)
     if x_key in numeric:
-        ax.set_xticks(sorted({x_of(row) for row in rows}))  # a tick at each swept value
+        values = sorted({x_of(row) for row in rows})
+        if values[0] > 0 and values[-1] / values[0] >= 8:
+            ax.set_xscale("log", base=2 if all(math.log2(v).is_integer() for v in values) else 10)
+            ax.minorticks_off()
+        ax.set_xticks(values, [f"{v:g}" for v in values])  # a tick at each swept value
     else:
         ax.set_xticks(range(len(categories)), categories)
     if others:
         ax.legend(fontsize="small")
-    ax.set(xlabel=x_key, ylabel=f"{metric} (nats, lower is better)", title=title)
+    better = "lower" if metric == MAIN_METRIC else "higher"
+    ax.set(xlabel=x_key, ylabel=f"{metric} (nats, {better} is better)", title=title)
+    ax.title.set_fontsize("medium")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    canvas.print_png(str(path))
+    with atomic_write(path, "wb") as file:
+        canvas.print_png(file)
+    return fig
+
+
+def plot_title(swept: list[str], rows: list[dict], metric: str, sweep_dir: Path) -> str:
+    """What was swept and what is plotted: "latent x model: test/nll (k = 100)\nsweep 2024-05-01/12-00-00"."""
+    what = " x ".join(swept) if swept else "repeated runs"
+    ks = {row[K] for row in rows if row[metric] is not None}
+    k = f" (k = {ks.pop()})" if metric == MAIN_METRIC and len(ks) == 1 else ""
+    return f"{what}: {metric}{k}\nsweep {'/'.join(sweep_dir.resolve().parts[-2:])}"
 
 
 def write_best_config(runs: list[dict], sweep_dir: Path) -> None:
@@ -138,24 +191,46 @@ def write_best_config(runs: list[dict], sweep_dir: Path) -> None:
         shutil.copyfile(sweep_dir / best["run"] / ".hydra" / "config.yaml", sweep_dir / "best_config.yaml")
 
 
-def summarize(sweep_dir: Path) -> list[dict]:
+def summarize(sweep_dir: Path, quiet: bool = False) -> list[dict]:
     """Write summary.csv, summary.md, summary.png and best_config.yaml into `sweep_dir`; returns the rows, best first."""
     runs = read_runs(sweep_dir)
     if not runs:
         log.warning("No runs under %s to summarise", sweep_dir)
         return []
-    rows = summary_rows(runs)
+    rows, order = summary_rows(runs)
+    swept = swept_keys(runs)
     write_csv(rows, sweep_dir / "summary.csv")
-    (sweep_dir / "summary.md").write_text(f"# Sweep {sweep_dir}\n\nSorted by {MAIN_METRIC}.\n\n" + markdown_table(rows))
-    plot_metric(rows, swept_keys(runs), sweep_dir / "summary.png", title=str(sweep_dir))
+    with atomic_write(sweep_dir / "summary.md") as file:
+        file.write(f"# Sweep {sweep_dir}\n\n{order} `{K}`: importance samples behind {MAIN_METRIC}.\n\n")
+        file.write(markdown_table(rows))
+    metric = MAIN_METRIC if order.startswith("Sorted by " + MAIN_METRIC) else SELECTION_METRIC
+    plot_metric(rows, swept, sweep_dir / "summary.png", plot_title(swept, rows, metric, sweep_dir), metric)
     write_best_config(runs, sweep_dir)
     brief = [{name: value for name, value in row.items() if name != "overrides"} for row in rows]
-    log.info("Sweep summary (%d runs, best first): %s\n%s", len(rows), sweep_dir / "summary.md", markdown_table(brief))
+    if not quiet:
+        log.info("Sweep summary (%d runs, best first): %s\n%s\n%s", len(rows), sweep_dir / "summary.md", order,
+                 markdown_table(brief))  # fmt: skip
     return rows
 
 
 class SweepSummary(Callback):
-    """Summarise the sweep when a Hydra multirun ends."""
+    """Summarise the sweep as each of its jobs starts and ends (so a failed job leaves the others summarised)
+    and when the multirun ends."""
+
+    def on_job_start(self, config: DictConfig, **kwargs) -> None:
+        self.summarize_job(config)
+
+    def on_job_end(self, config: DictConfig, job_return, **kwargs) -> None:
+        self.summarize_job(config)
+
+    def summarize_job(self, config: DictConfig) -> None:
+        from hydra.types import RunMode
+
+        if config.hydra.mode == RunMode.MULTIRUN:
+            try:
+                summarize(Path(config.hydra.sweep.dir), quiet=True)
+            except Exception as err:  # a summary so far must never fail a training job
+                log.warning("Sweep summary not updated: %s", err)
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         summarize(Path(config.hydra.sweep.dir))

@@ -1,88 +1,72 @@
-"""The Lightning system: encoder, decoder and the ELBO loss, with one shared step for train/val/test."""
+"""The Lightning system: a model (a family with its parts), an objective, logging and the optimiser.
+
+One shared step for train/val/test: draw from the model, score the draw with the objective,
+log the terms. The maths lives in the parts; this file holds none of it. The system is built
+from the composed config alone, so `VAE.load_from_checkpoint(path)` works like any LightningModule's.
+"""
 
 import lightning as L
 import torch
-from torch import Tensor, nn
+from omegaconf import OmegaConf
+from torch import Tensor
 
-from vae.elbo import bernoulli_log_likelihood, gaussian_kl, gaussian_log_likelihood, kl_penalty, reparameterize
+from vae.assemble import build_model, build_objective
+from vae.compat import should_write_step_logs
 from vae.errors import TrainingDiverged
-from vae.models import split_params
+from vae.optim import optimizers
 
 
 class VAE(L.LightningModule):
-    """q(z|x) = N(mu, diag(exp(logvar))) from the encoder, p(x|z) from the decoder, prior N(0, I).
+    """Minimises `objective(model.draw(x))`; logs each term as `train/`, `val/`, `test/` means in nats per example.
 
-    loss = -E_q[log p(x|z)] + beta * KL(q(z|x) || p(z)), in nats per example. `elbo` is always
-    the beta = 1 value, so runs with different beta schedules stay comparable.
+    `elbo` is always the beta = 1 ELBO, so runs with different objectives and beta schedules stay comparable.
     """
 
-    def __init__(
-        self,
-        encoder: nn.Module,
-        decoder: nn.Module,
-        beta_schedule,
-        likelihood: str = "bernoulli",
-        lr: float = 1e-3,
-        latent_dim: int = 20,
-        config: dict | None = None,
-    ):
+    def __init__(self, config: dict):
         super().__init__()
-        # `config` (the composed Hydra config) rides in the checkpoint so eval can rebuild the nets.
-        self.save_hyperparameters(ignore=["encoder", "decoder", "beta_schedule"])
-        self.encoder, self.decoder, self.beta_schedule = encoder, decoder, beta_schedule
-        self.likelihood, self.lr, self.latent_dim = likelihood, lr, latent_dim
+        self.save_hyperparameters()  # the composed config rides in every checkpoint
+        cfg = OmegaConf.create(config)
+        self.model = build_model(cfg)
+        self.objective = build_objective(cfg, self.model)
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """x (B, C, H, W) -> decoder params (B, C*k, H, W), mu (B, D), logvar (B, D)."""
-        mu, logvar = self.encoder(x)
-        z = reparameterize(mu.float(), logvar.float())
-        return self.decoder(z), mu, logvar
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path, map_location=None, **kwargs) -> "VAE":
+        """Lightning's loader, always with `weights_only=True`: a checkpoint is data, never code."""
+        return super().load_from_checkpoint(checkpoint_path, map_location=map_location, weights_only=True, **kwargs)
 
-    def log_likelihood(self, params: Tensor, x: Tensor) -> Tensor:
-        """log p(x|z) (B,), computed in float32 whatever the training precision."""
-        if self.likelihood == "bernoulli":
-            return bernoulli_log_likelihood(params.float(), x)
-        mean, logvar = split_params(params.float(), 2)
-        return gaussian_log_likelihood(mean, logvar.clamp(-10.0, 5.0), x)
+    @property
+    def latent_dim(self) -> int:
+        return self.model.latent_dim
 
-    def mean_image(self, params: Tensor) -> Tensor:
-        """E[x|z] (B, C, H, W) in [0, 1], for pictures."""
-        if self.likelihood == "bernoulli":
-            return torch.sigmoid(params.float())
-        return split_params(params.float(), 2)[0].clamp(0.0, 1.0)
+    def encode(self, x: Tensor) -> Tensor:
+        """x (B, C, H, W) -> the code (B, D), float32: what pictures and metrics use."""
+        return self.model.encode(x)
 
     def decode(self, z: Tensor) -> Tensor:
         """z (B, D) -> E[x|z] (B, C, H, W) in [0, 1]."""
-        return self.mean_image(self.decoder(z))
-
-    def encode(self, x: Tensor) -> Tensor:
-        """x (B, C, H, W) -> the posterior mean (B, D), float32: the code pictures and metrics use."""
-        return self.encoder(x)[0].float()
+        return self.model.decode(z)
 
     def sample_latents(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """n draws (n, D) of the prior p(z), on the system's device."""
-        return torch.randn(n, self.latent_dim, generator=generator).to(self.device)
+        return self.model.sample_latents(n, generator)
+
+    def setup(self, stage: str) -> None:
+        if getattr(self.objective, "dataset_size", 0) is None:  # beta-TCVAE's estimator needs N
+            self.objective.dataset_size = len(self.trainer.datamodule.splits["train"][0])
 
     def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
-        x, _ = batch
-        params, mu, logvar = self(x)
-        rec = -self.log_likelihood(params, x)  # (B,) nats
-        kl = gaussian_kl(mu.float(), logvar.float())  # (B,) nats
-        beta = self.beta_schedule.beta(self.global_step)
-        capacity = self.beta_schedule.capacity(self.global_step)
-        loss = (rec + kl_penalty(kl, beta, capacity)).mean()
+        x, y = batch
+        terms = self.objective(self.model.draw(x, y, k=self.objective.k), self.global_step)
+        loss = terms["loss"].mean()
         on_step = stage == "train"  # train per step; val and test as epoch means, reduced across ranks
         if on_step:
-            self.check_finite(loss, rec, kl)
-            if not self.trainer._logger_connector.should_update_logs:
+            self.check_finite(loss, terms)
+            if not should_write_step_logs(self.trainer):
                 return loss  # step metrics are written every log_every_n_steps: in between, skip building them
-        metrics = {"loss": loss, "rec": rec.mean(), "kl": kl.mean(), "elbo": -(rec + kl).mean(), "beta": beta}
-        if capacity is not None:
-            metrics["capacity"] = capacity
-        for name, value in metrics.items():
+        for name, value in terms.items():
             self.log(
                 f"{stage}/{name}",
-                value,
+                value.mean() if isinstance(value, Tensor) else value,
                 on_step=on_step,
                 on_epoch=not on_step,
                 prog_bar=name == "elbo",
@@ -91,17 +75,15 @@ class VAE(L.LightningModule):
             )
         return loss
 
-    def check_finite(self, loss: Tensor, rec: Tensor, kl: Tensor) -> None:
-        """Stop before a non-finite loss reaches the weights (one sync per step), naming the term that broke.
-
-        loss: (); rec, kl: (B,)
-        """
+    def check_finite(self, loss: Tensor, terms: dict) -> None:
+        """Stop before a non-finite loss reaches the weights (one sync per step), naming the term that broke."""
         if not torch.isfinite(loss):
-            terms = {"rec": rec.mean(), "kl": kl.mean(), "loss": loss}
-            term = next(name for name, value in terms.items() if not torch.isfinite(value))
+            means = {name: v.mean() for name, v in terms.items() if isinstance(v, Tensor)}
+            term = next((name for name, value in means.items() if not torch.isfinite(value)), "loss")
+            lr = self.optimizers().param_groups[0]["lr"] if self.trainer else float("nan")
             raise TrainingDiverged(
-                f"training diverged at step {self.global_step}: {term} is {terms[term].item()}; "
-                f"lower optim.lr (now {self.lr:g}); the checkpoints saved before this step are kept"
+                f"training diverged at step {self.global_step}: {term} is {means[term].item()}; "
+                f"lower optimizer.lr (now {lr:g}); the checkpoints saved before this step are kept"
             )
 
     def training_step(self, batch, batch_idx):
@@ -114,4 +96,4 @@ class VAE(L.LightningModule):
         self._step(batch, "test")
 
     def configure_optimizers(self):
-        return torch.optim.Adam(self.parameters(), lr=self.lr)
+        return optimizers(self.hparams.config, self.parameters(), lambda: self.trainer.estimated_stepping_batches)

@@ -9,45 +9,18 @@ from pathlib import Path
 import lightning as L
 import torch
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
-from vae.checkpoints import AtomicCheckpointIO
-from vae.data import ImageData
+from vae.build import build_system, build_trainer
 from vae.errors import ConfigError, check_int
 from vae.evaluation import evaluate_test_split, format_table
 from vae.files import write_json
 from vae.loggers import report_results
+from vae.report import write_report
 from vae.resume import starting_checkpoint, stop_on_sigterm
-from vae.system import VAE
 
 log = logging.getLogger(__name__)
 logging.getLogger("lightning").handlers.clear()  # its own console handler doubles every line under Hydra's
-
-
-def build_system(cfg: DictConfig, datamodule: ImageData) -> VAE:
-    """The VAE for this config, its nets shaped by the data."""
-    check_int("latent", cfg.latent, 1)
-    encoder = instantiate(cfg.model.encoder, in_shape=datamodule.shape)
-    decoder = instantiate(cfg.model.decoder, out_shape=datamodule.shape, params_per_pixel=datamodule.params_per_pixel)
-    return VAE(
-        encoder,
-        decoder,
-        beta_schedule=instantiate(cfg.beta),
-        likelihood=datamodule.likelihood,
-        lr=cfg.optim.lr,
-        latent_dim=cfg.latent,
-        config=OmegaConf.to_container(cfg, resolve=True),
-    )
-
-
-def build_trainer(cfg: DictConfig) -> L.Trainer:
-    callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values() if c]
-    if not cfg.trainer.get("enable_progress_bar", True):  # Lightning refuses a bar callback it was told to hide
-        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
-    loggers = [instantiate(c) for c in cfg.get("logger", {}).values() if c]
-    # every checkpoint file is written atomically and read with weights_only=True
-    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()])
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -60,7 +33,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     check_int("nll_samples", cfg.nll_samples, 1)  # used at the end: fail before fitting, not after
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
-    system = build_system(cfg, datamodule)
+    system = build_system(cfg)
     ckpt_path = starting_checkpoint(cfg, system.state_dict())  # ckpt_path=, or resume=<run folder>'s last.ckpt
     trainer = build_trainer(cfg)
     if cfg.model.get("compile"):  # Lightning unwraps the compiled module for checkpoints
@@ -78,8 +51,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
         max_batches = limit if type(limit) is int else None
         evaluation = evaluate_test_split(system, datamodule, cfg.nll_samples, max_batches=max_batches)
         results = evaluation | results  # trainer.test's figures, reduced across ranks, win where both give one
-        report_results(trainer.loggers, {k: v for k, v in results.items() if k.startswith("test/")}, trainer.global_step)
+        report_results(trainer.loggers, {k: v for k, v in results.items() if k.startswith(("test/", "val/"))}, trainer.global_step)
         write_json(run_dir / "results.json", {**results, "checkpoint": best, "run_dir": str(run_dir)})
         log.info("Test metrics (log p(x) from k = %d importance samples):\n%s", cfg.nll_samples, format_table(results))
+        log.info("Report (curves, metrics, pictures): %s", write_report(run_dir, OmegaConf.to_container(cfg, resolve=True)))
         log.info("Run folder: %s", run_dir)
     return results

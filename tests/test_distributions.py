@@ -1,9 +1,19 @@
-"""The ELBO's pieces against independent oracles: torch.distributions and Monte Carlo."""
+"""The shared densities and the ELBO's pieces against independent oracles: torch.distributions and Monte Carlo."""
 
 import torch
-from torch.distributions import Bernoulli, Normal, kl_divergence
+from torch.distributions import Bernoulli, Categorical, Independent, MixtureSameFamily, Normal, kl_divergence
 
-from vae.elbo import bernoulli_log_likelihood, gaussian_kl, gaussian_log_likelihood, kl_penalty, reparameterize
+from vae.distributions import (
+    gaussian_kl,
+    log_mean_exp,
+    log_mixture_of_gaussians,
+    log_normal,
+    log_standard_normal,
+    reparameterize,
+)
+from vae.likelihoods.bernoulli import bernoulli_log_likelihood
+from vae.likelihoods.gaussian import gaussian_log_likelihood
+from vae.objectives.elbo import kl_penalty
 
 torch.manual_seed(0)
 
@@ -59,3 +69,22 @@ def test_kl_penalty_weights_or_targets_the_kl():
     kl = torch.tensor([3.0, 10.0])
     torch.testing.assert_close(kl_penalty(kl, 0.5), torch.tensor([1.5, 5.0]))
     torch.testing.assert_close(kl_penalty(kl, 2.0, capacity=5.0), torch.tensor([4.0, 10.0]))
+
+
+def test_log_densities_match_torch_distributions():
+    z, mu, logvar = torch.randn(3, 4, 6), torch.randn(4, 6), torch.randn(4, 6)
+    expected = Normal(mu, (0.5 * logvar).exp()).log_prob(z).sum(-1)
+    torch.testing.assert_close(log_normal(z, mu, logvar), expected)
+    torch.testing.assert_close(log_standard_normal(z), Normal(0.0, 1.0).log_prob(z).sum(-1))
+
+
+def test_mixture_of_gaussians_matches_torch_distributions():
+    z, mu, logvar, logits = torch.randn(3, 7, 4), torch.randn(5, 4), torch.randn(5, 4), torch.randn(5)
+    oracle = MixtureSameFamily(Categorical(logits=logits), Independent(Normal(mu, (0.5 * logvar).exp()), 1))
+    torch.testing.assert_close(log_mixture_of_gaussians(z, mu, logvar, logits), oracle.log_prob(z))
+
+
+def test_log_mean_exp_is_the_log_of_the_mean():
+    log_w = torch.randn(6, 3, dtype=torch.float64)
+    torch.testing.assert_close(log_mean_exp(log_w), log_w.exp().mean(0).log())
+    assert torch.isfinite(log_mean_exp(torch.tensor([[-1e4], [-1e4 - 1]])))  # no underflow to log 0

@@ -1,0 +1,38 @@
+"""Config -> system and Trainer; checkpoint -> system. Used by train, eval and sample alike."""
+
+from pathlib import Path
+
+import lightning as L
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ProgressBar
+from omegaconf import DictConfig, OmegaConf
+
+from vae.checkpoints import AtomicCheckpointIO, checkpoint_config, describe, load_checkpoint
+from vae.errors import ConfigError
+from vae.system import VAE
+
+
+def build_system(cfg: DictConfig) -> VAE:
+    """The system for this config; the resolved config rides in its checkpoints."""
+    return VAE(OmegaConf.to_container(cfg, resolve=True))
+
+
+def build_trainer(cfg: DictConfig) -> L.Trainer:
+    callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values() if c]
+    if not cfg.trainer.get("enable_progress_bar", True):  # Lightning refuses a bar callback it was told to hide
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+    loggers = [instantiate(c) for c in cfg.get("logger", {}).values() if c]
+    # every checkpoint file is written atomically and read with weights_only=True
+    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()])
+
+
+def load_system(path: str | Path) -> tuple[VAE, DictConfig]:
+    """(the system in eval mode with the checkpoint's weights, the config it was trained with)."""
+    checkpoint = load_checkpoint(path)
+    cfg = checkpoint_config(checkpoint, path)
+    system = build_system(cfg)
+    try:
+        system.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError:
+        raise ConfigError(f"ckpt_path={path} does not fit its own config ({describe(cfg)}): the file is damaged") from None
+    return system.eval(), cfg

@@ -1,0 +1,104 @@
+"""The console and train.log: one line per epoch, a progress bar only on a terminal, no library noise.
+
+`EpochSummary` logs `epoch 3/50  step 375  train/loss 120.31  val/elbo -118.20 ...` through Python
+logging, so the line reaches the console and train.log alike (Hydra's job_logging, conf/train.yaml);
+it also writes where a run resumed from, and why and where it stopped, into train.log.
+`TerminalProgressBar` is Lightning's tqdm bar when stdout is a terminal and nothing otherwise, so a
+log file never fills with carriage-return redraws. `LibraryNoise` is the logging filter that drops
+Lightning's advertisement and a deprecation warning Lightning triggers in torch on every run.
+"""
+
+import logging
+import sys
+import time
+import warnings
+
+import lightning as L
+from lightning.pytorch.callbacks import TQDMProgressBar
+
+log = logging.getLogger(__name__)
+file_log = logging.getLogger("vae.stop")  # train.log only (conf/train.yaml): the console gets run_cli's own line
+
+NOISE = ("💡 Tip:", "litlogger")  # a message holding any of these is dropped
+DEPRECATIONS = r".*isinstance\(treespec, LeafSpec\)` is deprecated.*"  # Lightning's pytree code on torch >= 2.9
+
+
+class LibraryNoise(logging.Filter):
+    """Drops the log records of libraries that say nothing about this run (Lightning's tips).
+
+    Hydra builds one for its logging setup, before Lightning is imported: it also silences the
+    deprecation warnings of DEPRECATIONS, which name Lightning's code, not ours.
+    """
+
+    def __init__(self):
+        super().__init__()
+        warnings.filterwarnings("ignore", message=DEPRECATIONS)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = str(record.msg)
+        return not any(noise in message for noise in NOISE)
+
+
+class TerminalProgressBar(TQDMProgressBar):
+    """Lightning's tqdm progress bar, shown only when stdout is a terminal: redirected output gets the
+    epoch lines of `EpochSummary` instead of carriage-return redraws."""
+
+    def setup(self, trainer, pl_module, stage):
+        super().setup(trainer, pl_module, stage)
+        if not sys.stdout.isatty():
+            self.disable()
+
+
+class EpochSummary(L.Callback):
+    """One log line per training epoch: its mean training loss, the validation metrics, beta and the time.
+
+    `metrics` are the validation metrics shown when the epoch validated (`check_val_every_n_epoch`).
+    """
+
+    def __init__(self, metrics: tuple[str, ...] = ("val/elbo", "val/rec", "val/kl")):
+        self.metrics = tuple(metrics)
+        self.loss_sum, self.batches, self.validated, self.start = None, 0, False, 0.0
+
+    def on_train_start(self, trainer, pl_module):
+        if trainer.ckpt_path and trainer.is_global_zero:
+            log.info("resumed from %s at epoch %d, step %d", trainer.ckpt_path, trainer.current_epoch + 1,
+                     trainer.global_step)  # fmt: skip
+        self.on_train_epoch_start(trainer, pl_module)  # a run resumed mid-epoch starts without an epoch start
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self.loss_sum, self.batches, self.validated, self.start = None, 0, False, time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        loss = (outputs["loss"] if isinstance(outputs, dict) else outputs).detach()
+        self.loss_sum = loss if self.loss_sum is None else self.loss_sum + loss  # on the device: no sync per step
+        self.batches += 1
+
+    def on_validation_epoch_end(self, trainer, pl_module):
+        self.validated = not trainer.sanity_checking
+
+    def on_train_epoch_end(self, trainer, pl_module):  # after the epoch's validation
+        if trainer.is_global_zero:
+            log.info("%s", self.line(trainer))
+
+    def line(self, trainer: L.Trainer) -> str:
+        parts = [f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}", f"step {trainer.global_step}"]
+        if self.batches:
+            parts.append(f"train/loss {float(self.loss_sum) / self.batches:.2f}")
+        shown = [name for name in self.metrics if self.validated and name in trainer.callback_metrics]
+        parts += [f"{name} {float(trainer.callback_metrics[name]):.2f}" for name in shown]
+        if "train/beta" in trainer.callback_metrics:
+            parts.append(f"beta {float(trainer.callback_metrics['train/beta']):.3g}")
+        parts.append(f"{time.perf_counter() - self.start:.1f} s")
+        return "  ".join(parts)
+
+    def on_exception(self, trainer, pl_module, exception):
+        from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+        if not trainer.is_global_zero:
+            return
+        if isinstance(exception, SIGTERMException):
+            file_log.warning("stopped by SIGTERM at step %d; resume with: python src/train.py resume=%s",
+                             trainer.global_step, trainer.default_root_dir)  # fmt: skip
+        else:
+            file_log.error("stopped at step %d: %s", trainer.global_step, exception)
+

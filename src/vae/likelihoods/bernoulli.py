@@ -1,0 +1,25 @@
+"""Independent Bernoulli pixels given logits (Kingma & Welling 2014, Appendix C.1)."""
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def bernoulli_log_likelihood(logits: Tensor, x: Tensor) -> Tensor:
+    """log p(x|z) for independent Bernoulli pixels; stable for any logit size.
+
+    logits, x: (B, ...) with x in [0, 1] -> (B,)
+    """
+    return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(dim=1)
+
+
+class Bernoulli:
+    """Binary (or [0, 1] grey) images; the decoder gives one logit per pixel."""
+
+    params_per_pixel = 1
+
+    def log_prob(self, params: Tensor, x: Tensor) -> Tensor:
+        return bernoulli_log_likelihood(params.float(), x)
+
+    def mean(self, params: Tensor) -> Tensor:
+        return torch.sigmoid(params.float())

@@ -1,0 +1,43 @@
+"""The ELBO with a KL weight, -E_q[log p(x|z)] + beta * KL (Kingma & Welling 2014; beta: Higgins et al. 2017).
+
+The weight comes from a `beta=` schedule (constant, linear, cyclical, or the capacity objective of
+Burgess et al. 2018). With k > 1 draws it averages k one-sample ELBOs: the "VAE" rows of Burda et
+al. 2016's Table 1.
+"""
+
+from torch import Tensor
+
+from vae.draw import Draw
+from vae.errors import check_int
+
+
+def kl_penalty(kl: Tensor, beta: float, capacity: float | None = None) -> Tensor:
+    """The KL term of the loss: beta * KL, or beta * |KL - C| with a capacity C (Burgess et al. 2018).
+
+    kl: (B,) -> (B,)
+    """
+    if capacity is None:
+        return beta * kl
+    return beta * (kl - capacity).abs()
+
+
+def elbo_terms(draw: Draw) -> dict[str, Tensor]:
+    """rec = -E_q[log p(x|z)], kl and the beta = 1 elbo, each (B,)."""
+    rec = -draw.log_px_z.mean(dim=0)
+    kl = draw.kl_estimate
+    return {"rec": rec, "kl": kl, "elbo": -(rec + kl)}
+
+
+class ELBO:
+    def __init__(self, schedule, k: int = 1):
+        self.schedule = schedule
+        self.k = check_int("objective.k", k, 1)
+
+    def __call__(self, draw: Draw, step: int) -> dict:
+        terms = elbo_terms(draw)
+        beta, capacity = self.schedule.beta(step), self.schedule.capacity(step)
+        terms["loss"] = terms["rec"] + kl_penalty(terms["kl"], beta, capacity)
+        terms["beta"] = beta
+        if capacity is not None:
+            terms["capacity"] = capacity
+        return terms

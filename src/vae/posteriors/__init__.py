@@ -1,0 +1,7 @@
+"""q(z|x): from the encoder's features to K draws of z with their log-densities (the `posterior=` group).
+
+A posterior maps features h (B, F) to `(z (K, B, D), log_q (K, B), gaussian)`, where `gaussian`
+is `(mu, logvar)` (B, D) when q is a diagonal Gaussian (closed-form KL, beta-TCVAE) and None
+otherwise. `base(h)` is the diagonal Gaussian it starts from (VampPrior's components) and
+`mean(h)` the code that pictures and metrics use.
+"""

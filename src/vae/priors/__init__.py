@@ -1,0 +1,7 @@
+"""p(z): the prior over codes (the `prior=` group).
+
+A prior scores codes with `log_prob(z, base) -> (...)` for z (..., D), where `base` is the model's
+map from images to its posterior's base Gaussian (only VampPrior uses it), and draws codes with
+`sample(n, base, generator) -> (n, D)`. Each is built with `latent_dim` and the image's `in_shape`
+(which only VampPrior's pseudo-inputs need).
+"""
