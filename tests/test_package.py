@@ -12,6 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import ROOT, TINY
 
@@ -54,14 +55,14 @@ def test_the_wheel_imports_from_its_own_environment(venv, tmp_path):
 def test_installed_commands_train_sample_and_evaluate_from_any_folder(venv, tmp_path):
     mine = tmp_path / "my_conf" / "model"  # a config of the user's own, joined to the search path
     mine.mkdir(parents=True)
-    (mine / "tiny_mlp.yaml").write_text("defaults:\n  - mlp\nencoder:\n  hidden_dim: 17\n")
+    (mine / "tiny_mlp.yaml").write_text("defaults:\n  - mlp\nhidden: [17]\n")
     help_text = run(venv / "vae-train", "--help", cwd=tmp_path).stdout
-    assert "experiment: " in help_text and "debug: default" in help_text and "model: conv, mlp" in help_text
+    assert "experiment: " in help_text and "debug: default" in help_text and "optimizer: adam, adamw, sgd" in help_text
 
     searchpath = f"hydra.searchpath=[file://{tmp_path / 'my_conf'}]"
     result = run(venv / "vae-train", *TINY, searchpath, "model=tiny_mlp", "latent=3", "hydra.run.dir=run", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "hidden_dim: 17" in (tmp_path / "run" / ".hydra" / "config.yaml").read_text()
+    assert yaml.safe_load((tmp_path / "run" / ".hydra" / "config.yaml").read_text())["model"]["hidden"] == [17]
     checkpoint = tmp_path / "run" / "checkpoints" / "best.ckpt"
 
     result = run(venv / "vae-sample", f"ckpt_path={checkpoint}", "n=4", cwd=tmp_path)

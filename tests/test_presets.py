@@ -53,3 +53,11 @@ def test_debug_run_is_short_and_draws_no_pictures(tmp_path):
         steps = {int(row["step"]) for row in csv.DictReader(file) if row["train/loss"]}
     assert len(steps) == cfg.trainer.limit_train_batches and cfg.trainer.max_epochs == 1
     assert not (tmp_path / "images").exists() and (tmp_path / "checkpoints" / "best.ckpt").is_file()
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (CONF / "debug").glob("*.yaml")))
+def test_each_debug_option_builds_a_cpu_trainer(tmp_path, name):
+    from vae.build import build_trainer
+
+    trainer = build_trainer(make_config(tmp_path, [f"debug={name}"]))
+    assert trainer.accelerator.__class__.__name__ == "CPUAccelerator" and trainer.max_epochs >= 1
