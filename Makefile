@@ -22,10 +22,17 @@ train: $(VENV)/.installed ## Train on the embedded default data (ARGS="model=con
 test: $(VENV)/.installed ## Run the test suite
 	$(PY) -m pytest -q tests
 
+lint: $(VENV)/.installed ## Lint (ruff) and type-check (mypy) the whole tree, as CI does
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+wheel: $(VENV)/.installed ## Build the wheel into dist/ (pip install dist/vae_zoo-*.whl gives vae-train, vae-eval, vae-sample)
+	$(PY) -m pip wheel --no-deps --no-build-isolation --wheel-dir dist .
+
 bench: $(VENV)/.installed ## Time the project against a raw PyTorch loop on full MNIST (EPOCHS=3 to shorten)
 	$(PY) benchmarks/bench.py --epochs $(EPOCHS) $(BENCH_ARGS)
 
 clean: ## Remove run outputs (keeps .venv)
-	rm -rf outputs/2* outputs/multirun .pytest_cache
+	rm -rf outputs/2* outputs/multirun outputs/slurm .pytest_cache build dist
 
-.PHONY: help install train test bench clean
+.PHONY: help install train test lint wheel bench clean

@@ -9,17 +9,8 @@ from hydra import compose, initialize_config_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
-TINY = [  # a few real steps: enough to run every code path, short enough for CI
-    "trainer.max_epochs=1",
-    "+trainer.limit_train_batches=3",
-    "+trainer.limit_val_batches=2",
-    "+trainer.limit_test_batches=2",
-    "trainer.enable_progress_bar=false",
-    "+trainer.enable_model_summary=false",
-    "trainer.accelerator=cpu",
-    "data.batch_size=32",
-    "trainer.log_every_n_steps=1",
-]
+TINY = ["debug=default"]  # conf/debug/default.yaml: a few real steps on the CPU, enough to run every code path
+WITH_PICTURES = ["callbacks=default"]  # debug=default draws no pictures: this puts them back
 
 os.environ.setdefault("WANDB_MODE", "offline")
 

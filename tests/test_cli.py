@@ -2,7 +2,7 @@
 
 import json
 
-from conftest import TINY
+from conftest import TINY, WITH_PICTURES
 
 
 def test_help_lists_groups_and_options(run_cli):
@@ -14,7 +14,7 @@ def test_help_lists_groups_and_options(run_cli):
 
 
 def test_a_run_fills_its_folder(run_cli, tmp_path):
-    result = run_cli(*TINY, "model=conv", "latent=3", "trainer.max_epochs=2", "hydra.run.dir=outputs/run")
+    result = run_cli(*TINY, *WITH_PICTURES, "model=conv", "latent=3", "trainer.max_epochs=2", "hydra.run.dir=outputs/run")
     assert result.returncode == 0, result.stderr
     run_dir = tmp_path / "outputs" / "run"
     for name in [".hydra/config.yaml", ".hydra/overrides.yaml", "checkpoints/last.ckpt", "checkpoints/best.ckpt",

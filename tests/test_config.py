@@ -7,8 +7,8 @@ import torch
 from hydra.utils import instantiate
 
 from conftest import CONF, make_config
-from vae.data import ImageData
 from vae.build import build_system, build_trainer
+from vae.data import ImageData
 
 
 def options(group: str) -> list[str]:

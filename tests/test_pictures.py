@@ -7,7 +7,8 @@ import torch
 from PIL import Image
 from torch.distributions import Normal
 
-from conftest import TINY, make_config, run_script
+from conftest import TINY, WITH_PICTURES, make_config, run_script
+from vae.build import build_system
 from vae.figures import DPI, SCALE, figure_size
 from vae.pictures import (
     code_scatter,
@@ -22,7 +23,6 @@ from vae.pictures import (
     traversal_codes,
     traversals,
 )
-from vae.build import build_system
 from vae.system import VAE
 
 ALL = {"reconstructions", "samples", "traversals", "interpolations", "manifold", "codes"}
@@ -153,7 +153,7 @@ def test_code_scatter_colours_points_by_label():
 def test_training_writes_every_picture_and_sample_py_draws_them_from_the_checkpoint(tmp_path):
     from vae.training import train
 
-    overrides = [*TINY, "latent=2", "callbacks.images.every_n_epochs=1", "nll_samples=2"]
+    overrides = [*TINY, *WITH_PICTURES, "latent=2", "callbacks.images.every_n_epochs=1", "nll_samples=2"]
     train(make_config(tmp_path, overrides))
     written = {path.stem for path in (tmp_path / "images").glob("*.png")}
     assert written == ALL | {f"{name}_epoch001" for name in ALL}

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, TINY, make_config
+from conftest import ROOT, TINY, WITH_PICTURES, make_config
 from vae.curves import PANELS, plot_curves, read_metrics
 
 
@@ -16,7 +16,7 @@ def run_dir(tmp_path_factory):
     from vae.training import train
 
     run_dir = tmp_path_factory.mktemp("run")
-    overrides = [*TINY, "trainer.max_epochs=2", "latent=2", "callbacks.images.every_n_epochs=1", "nll_samples=2"]
+    overrides = [*TINY, *WITH_PICTURES, "trainer.max_epochs=2", "latent=2", "callbacks.images.every_n_epochs=1", "nll_samples=2"]
     train(make_config(run_dir, overrides))
     return run_dir
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, TINY, run_script
+from conftest import ROOT, TINY, WITH_PICTURES, run_script
 from wandb_files import read_run
 
 PICTURES = ["reconstructions", "samples", "traversals", "interpolations"]
@@ -19,7 +19,8 @@ PICTURES = ["reconstructions", "samples", "traversals", "interpolations"]
 def logged_run(tmp_path_factory):
     """One short training with W&B (offline), TensorBoard and CSV together; its run folder."""
     cwd = tmp_path_factory.mktemp("loggers")
-    args = [*TINY, "logger=[wandb,tensorboard]", "trainer.log_every_n_steps=1", "nll_samples=5", "trainer.max_epochs=2"]
+    args = [*TINY, *WITH_PICTURES, "logger=[wandb,tensorboard]", "trainer.log_every_n_steps=1", "nll_samples=5",
+            "trainer.max_epochs=2"]  # fmt: skip
     result = run_script("train.py", *args, cwd=cwd, env={**os.environ, "WANDB_MODE": "offline"})
     assert result.returncode == 0, result.stderr[-3000:]
     (run_dir,) = (cwd / "outputs").glob("*/*")

@@ -1,1 +1,23 @@
-"""Variational autoencoder experiments on PyTorch Lightning and Hydra; `src/train.py` is the entry point."""
+"""Variational autoencoder experiments on PyTorch Lightning and Hydra.
+
+Commands: `vae-train`, `vae-eval`, `vae-sample` (or `python src/train.py` in a checkout).
+In Python (vae.api): `vae.load(ckpt)`, `vae.encode`, `vae.decode`, `vae.reconstruct`, `vae.sample`,
+`vae.evaluate`, `vae.draw_pictures`, `vae.compose(overrides)` and `vae.train(cfg)`.
+"""
+
+from typing import TYPE_CHECKING
+
+__version__ = "0.2.0"
+__all__ = ["compose", "train", "load", "encode", "decode", "reconstruct", "sample", "evaluate", "draw_pictures"]
+
+if TYPE_CHECKING:
+    from vae.api import compose, decode, draw_pictures, encode, evaluate, load, reconstruct, sample, train
+
+
+def __getattr__(name: str):
+    """The API loads torch and Lightning on first use, so the commands' `--help` stays instant."""
+    if name in __all__:
+        from vae import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'vae' has no attribute {name!r}")

@@ -7,13 +7,13 @@ from the composed config alone, so `VAE.load_from_checkpoint(path)` works like a
 
 import lightning as L
 import torch
-from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch import Tensor
 
 from vae.assemble import build_model, build_objective
 from vae.compat import should_write_step_logs
 from vae.errors import TrainingDiverged, divergence_message
+from vae.optim import optimizers
 
 
 class VAE(L.LightningModule):
@@ -96,4 +96,4 @@ class VAE(L.LightningModule):
         self._step(batch, "test")
 
     def configure_optimizers(self):
-        return instantiate(self.hparams.config["optimizer"])(self.parameters())
+        return optimizers(self.hparams.config, self.parameters(), lambda: self.trainer.estimated_stepping_batches)

@@ -1,0 +1,104 @@
+"""The Python API, for notebooks and scripts: everything the commands do, as functions.
+
+    import vae
+    model = vae.load("outputs/DATE/TIME/checkpoints/best.ckpt")  # eval mode, on the GPU if there is one
+    z = vae.encode(model, x)             # x (B, C, H, W) in [0, 1] (or uint8) -> posterior means (B, D)
+    x_hat = vae.decode(model, z)         # -> mean images (B, C, H, W) in [0, 1]
+    x_hat = vae.reconstruct(model, x)    # decode(encode(x))
+    images = vae.sample(model, 16, seed=0)
+    metrics = vae.evaluate(model, nll_samples=100)   # on the test split the model was trained with
+    paths = vae.draw_pictures(model, "pictures/")    # the PNGs of vae-sample
+    results = vae.train(vae.compose(["experiment=conv16", "debug=default"], output_dir="runs/a"))
+
+Tensors go in on any device and come out on the model's; no gradients are kept.
+"""
+
+import datetime
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from hydra import compose as hydra_compose
+from hydra import initialize_config_dir, initialize_config_module
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor
+
+from vae.build import load_system
+from vae.config_path import CHECKOUT_CONF, IN_CHECKOUT
+from vae.evaluation import evaluate_test_split, pick_device
+from vae.pictures import draw_all, save_pictures
+from vae.system import VAE
+from vae.training import train
+
+__all__ = ["compose", "train", "load", "encode", "decode", "reconstruct", "sample", "evaluate", "draw_pictures"]
+
+
+def compose(overrides: Sequence[str] = (), output_dir: str | Path | None = None, config_name: str = "train") -> DictConfig:
+    """The config `vae-train <overrides>` would run, for `train(cfg)`; its run folder is `output_dir`
+    (default: outputs/DATE/TIME under the current folder, as the command's)."""
+    if output_dir is None:
+        output_dir = Path("outputs") / datetime.datetime.now().strftime("%Y-%m-%d/%H-%M-%S")
+    init = initialize_config_dir(str(CHECKOUT_CONF), version_base="1.3") if IN_CHECKOUT else (
+        initialize_config_module("vae.conf", version_base="1.3"))  # fmt: skip
+    with init:
+        extra = [f"paths.output_dir={Path(output_dir).resolve()}"] if config_name == "train" else []
+        return hydra_compose(config_name, overrides=[*extra, *overrides])
+
+
+def load(path: str | Path, device: str | torch.device = "auto") -> VAE:
+    """The model of a checkpoint (read weights-only), in eval mode on `device` (auto: cuda if there is one)."""
+    system, _ = load_system(Path(path).expanduser())
+    return system.to(pick_device(device) if isinstance(device, str) else device)
+
+
+def as_images(model: VAE, x: Tensor) -> Tensor:
+    """x (B, C, H, W) as float32 in [0, 1] on the model's device; uint8 images are scaled."""
+    x = x.to(model.device)
+    return x.float() / 255 if x.dtype == torch.uint8 else x.float()
+
+
+@torch.no_grad()
+def encode(model: VAE, x: Tensor) -> Tensor:
+    """x (B, C, H, W) -> the posterior mean E[z|x] (B, D)."""
+    return model.encode(as_images(model, x))
+
+
+@torch.no_grad()
+def decode(model: VAE, z: Tensor) -> Tensor:
+    """z (B, D) -> the mean image E[x|z] (B, C, H, W) in [0, 1]."""
+    return model.decode(z.to(model.device).float())
+
+
+def reconstruct(model: VAE, x: Tensor) -> Tensor:
+    """x (B, C, H, W) -> decode(encode(x)) (B, C, H, W) in [0, 1]."""
+    return decode(model, encode(model, x))
+
+
+def sample(model: VAE, n: int, seed: int | None = None) -> Tensor:
+    """n mean images (n, C, H, W) of prior draws z ~ p(z); a seed makes them repeatable."""
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    return decode(model, model.sample_latents(n, generator))
+
+
+def training_config(model: VAE) -> DictConfig:
+    """The composed config the model was trained with (it rides in every checkpoint)."""
+    return OmegaConf.create(model.hparams["config"])
+
+
+def evaluate(model: VAE, nll_samples: int = 1000, chunk_size: int = 8192) -> dict[str, float]:
+    """The metrics of vae-eval on the model's test split: elbo, rec, kl, nll (k = nll_samples), bpd, active units."""
+    datamodule = instantiate(training_config(model).data)
+    return evaluate_test_split(model.eval(), datamodule, nll_samples, chunk_size)
+
+
+def draw_pictures(model: VAE, out_dir: str | Path, n: int = 64, n_images: int = 8, seed: int = 0) -> list[Path]:
+    """The pictures of vae-sample (samples, reconstructions, traversals, interpolations; for D = 2 the
+    manifold and the codes) of the model's test split, as PNGs in out_dir."""
+    data = instantiate(training_config(model).data)
+    data.setup("test")
+    images, labels = data.splits["test"]
+    n_codes = 1000 if model.latent_dim == 2 else n_images
+    x = as_images(model, images[: max(n_images, n_codes)])
+    z = model.sample_latents(n, torch.Generator().manual_seed(seed))
+    return save_pictures(draw_all(model.eval(), x, labels[:n_codes], z, n_images), Path(out_dir))
