@@ -4,6 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 ARGS ?=
 EPOCHS ?= 10
+CELLS ?= vae1-k1,vae1-k5,vae1-k50,iwae1-k1,iwae1-k5,iwae1-k50,vae2-k1,vae2-k5,vae2-k50,iwae2-k1,iwae2-k5,iwae2-k50
+BUDGET ?= 1.0
+BATCH ?= 20
+JOBS ?= 1
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -35,4 +39,7 @@ bench: $(VENV)/.installed ## Time the project against a raw PyTorch loop on full
 clean: ## Remove run outputs (keeps .venv)
 	rm -rf outputs/2* outputs/multirun outputs/slurm .pytest_cache build dist
 
-.PHONY: help install train test lint wheel bench clean
+reproduce: $(VENV)/.installed ## Burda et al. 2016's Table 1 on full MNIST (CELLS=vae1-k1,iwae1-k5 BUDGET=0.1 BATCH=20 JOBS=1)
+	$(PY) benchmarks/reproduce.py --cells $(CELLS) --budget $(BUDGET) --batch-size $(BATCH) --jobs $(JOBS) $(REPRODUCE_ARGS)
+
+.PHONY: help install train test lint wheel bench reproduce clean

@@ -7,7 +7,14 @@ In Python (vae.api): `vae.load(ckpt)`, `vae.encode`, `vae.decode`, `vae.reconstr
 
 from typing import TYPE_CHECKING
 
+from omegaconf import OmegaConf
+
 __version__ = "0.2.0"
+# `${burda2016_epochs:${budget}}`: the length of Burda et al. 2016's schedule at a budget (experiment=burda2016)
+OmegaConf.register_new_resolver(
+    "burda2016_epochs", lambda budget: sum(__import__("vae.schedules").schedules.burda2016_stages(budget)), replace=True
+)
+
 __all__ = ["compose", "train", "load", "encode", "decode", "reconstruct", "sample", "evaluate", "draw_pictures"]
 
 if TYPE_CHECKING:

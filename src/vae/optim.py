@@ -5,12 +5,15 @@ when given, is a partial that the optimiser completes, stepped every `interval` 
 `epoch`), in the form Lightning's `configure_optimizers` returns.
 """
 
+import itertools
 import math
 from collections.abc import Callable, Iterable
 
 import torch
 from hydra.utils import instantiate
-from torch.optim.lr_scheduler import LambdaLR
+from torch.optim.lr_scheduler import LambdaLR, MultiStepLR
+
+from vae.schedules import burda2016_stages
 
 
 def optimizers(config: dict, parameters: Iterable[torch.nn.Parameter], total_steps: Callable[[], float] | None = None):
@@ -43,3 +46,9 @@ def warmup_cosine(
 ) -> LambdaLR:
     """`warmup_cosine_factor` as a scheduler stepped every training step."""
     return LambdaLR(optimizer, lambda step: warmup_cosine_factor(step, warmup_steps, total_steps, min_factor))
+
+
+def burda2016(optimizer: torch.optim.Optimizer, budget: float = 1.0) -> MultiStepLR:
+    """Burda et al. 2016's stepwise rate: the rate falls by 10^(-1/7) at the end of each stage, stepped per epoch."""
+    ends = list(itertools.accumulate(burda2016_stages(budget)))
+    return MultiStepLR(optimizer, milestones=ends[:-1], gamma=10 ** (-1 / 7))

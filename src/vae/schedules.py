@@ -83,3 +83,14 @@ class Capacity:
     def capacity(self, step: int) -> float | None:
         return linear_warmup(step, self.capacity_steps, 0.0, self.max_capacity)
 
+
+
+def burda2016_stages(budget: float = 1.0) -> list[int]:
+    """Epochs of each learning-rate stage of Burda et al. 2016 (Sec. 5): 3^i epochs at 1e-3 * 10^(-i/7),
+    i = 0..7, 3,280 epochs in all; `budget` scales every stage (each keeps at least one epoch).
+
+    budget 0.5 gives 1, 2, 4, 14, 40, 122, 364 and 1,094 epochs.
+    """
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget <= 1000:
+        raise ConfigError(f"budget={budget} is invalid: it must be a fraction of the schedule in (0, 1000], e.g. 0.1")
+    return [max(1, round(3**i * budget)) for i in range(8)]
