@@ -92,8 +92,7 @@ def test_re_evaluating_a_run_keeps_what_training_wrote_and_the_sweep_still_picks
     sweep = tmp_path / "sweep"
     for job, latent in enumerate([2, 3]):
         run_dir = sweep / str(job)
-        train(make_config(run_dir, [*TINY, f"latent={latent}", "nll_samples=2"]))
-        (run_dir / ".hydra").mkdir()
+        train(make_config(run_dir, [*TINY, f"latent={latent}", "nll_samples=2"]))  # writes .hydra/ itself
         OmegaConf.save(OmegaConf.create([f"latent={latent}"]), run_dir / ".hydra" / "overrides.yaml")
         OmegaConf.save(OmegaConf.create({"latent": latent}), run_dir / ".hydra" / "config.yaml")
     trained = [json.loads((sweep / job / "results.json").read_text()) for job in "01"]

@@ -37,12 +37,17 @@ def parse_override(text: str) -> tuple[str, str]:
     return key, value
 
 
+JOBS = ".jobs"  # <sweep>/.jobs/<job>.yaml: each job's overrides, recorded as it starts
+
+
 def read_runs(sweep_dir: Path) -> list[dict]:
     """Each job folder of a sweep as {"run", "overrides": {key: value}, "results": results.json or {}}."""
     runs = []
     for job in sweep_dir.iterdir():
         overrides_file = job / ".hydra" / "overrides.yaml"
-        if not overrides_file.is_file():
+        if not overrides_file.is_file():  # a job refused before it wrote its folder: what it was started with
+            overrides_file = sweep_dir / JOBS / f"{job.name}.yaml"
+        if not job.is_dir() or not overrides_file.is_file():
             continue
         overrides = dict(parse_override(text) for text in OmegaConf.load(overrides_file))
         results = read_results(job / "results.json")
@@ -218,6 +223,12 @@ class SweepSummary(Callback):
     and when the multirun ends."""
 
     def on_job_start(self, config: DictConfig, **kwargs) -> None:
+        from hydra.types import RunMode
+
+        if config.hydra.mode == RunMode.MULTIRUN:  # the job's overrides, kept outside its folder until it starts
+            record = Path(config.hydra.sweep.dir) / JOBS / f"{config.hydra.sweep.subdir}.yaml"
+            record.parent.mkdir(parents=True, exist_ok=True)
+            OmegaConf.save(OmegaConf.create(list(config.hydra.overrides.task)), record)
         self.summarize_job(config)
 
     def on_job_end(self, config: DictConfig, job_return, **kwargs) -> None:
