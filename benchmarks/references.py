@@ -33,7 +33,7 @@ def compose(overrides: list[str]):
     from hydra import initialize_config_dir
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return hydra_compose("train", overrides=overrides)
+        return hydra_compose("train", overrides=[*overrides, "paths.output_dir=unused"])  # no run folder is made
 
 
 class Nets(nn.Module):
