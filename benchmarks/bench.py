@@ -173,6 +173,9 @@ def train_bench(args) -> None:
         print(f"  {name:8s} {f['startup_s']:6.2f} {f['wall_s'] - f['startup_s'] - f['closing_s']:7.2f} "
               f"{f['closing_s']:6.2f} {f['wall_s']:7.2f}")  # fmt: skip
     process_ratio = s["project"]["wall_s"] / s["naive"]["wall_s"]
+    answer = {flag: run_measured([sys.executable, str(ROOT / "src" / "train.py"), *flag.split()])[2]
+              for flag in ("--help", "--cfg job")}  # fmt: skip
+    print("command line without a run: " + ", ".join(f"{flag} {t:.2f} s" for flag, t in answer.items()))
     print(f"whole process project / naive: {process_ratio:.3f}")
     print(f"project_epoch_s={s['project']['epoch_s']:.4f} floor_epoch_s={s['floor']['epoch_s']:.4f} "
           f"ratio={ratios['ratio_floor']:.3f} naive_epoch_s={s['naive']['epoch_s']:.4f} "
