@@ -145,13 +145,13 @@ def floor(args) -> None:
     """Each layer's forward and backward on its own, plus one fused Adam update, per step and per epoch."""
     _, data, device, nets, autocast = setup(args)
     size, n_train = data.batch_size, len(data.splits["train"][0])
-    calls = []  # (layer, input shape) in the order of one training step
-    hooks = [m.register_forward_hook(lambda m, i, o: calls.append((m, i[0].shape))) for m in nets.modules()
-             if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d))]  # fmt: skip
+    calls = []  # (layer, input shape, whether the step needs the input's gradient), in the order of one step
+    hooks = [m.register_forward_hook(lambda m, i, o: calls.append((m, i[0].shape, i[0].requires_grad)))
+             for m in nets.modules() if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d))]  # fmt: skip
     nets(data.splits["train"][0][:size].to(device).float().div_(255)).mean().backward()
     for hook in hooks:
         hook.remove()
-    inputs = [(m, torch.randn(shape, device=device, requires_grad=True)) for m, shape in calls]
+    inputs = [(m, torch.randn(shape, device=device, requires_grad=grad)) for m, shape, grad in calls]
 
     def layers():
         for m, x in inputs:
