@@ -10,7 +10,7 @@ BATCH ?= 20
 JOBS ?= 1
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -33,8 +33,17 @@ lint: $(VENV)/.installed ## Lint (ruff) and type-check (mypy) the whole tree, as
 wheel: $(VENV)/.installed ## Build the wheel into dist/ (pip install dist/vae_zoo-*.whl gives vae-train, vae-eval, vae-sample)
 	$(PY) -m pip wheel --no-deps --no-build-isolation --wheel-dir dist .
 
-bench: $(VENV)/.installed ## Time the project against a raw PyTorch loop on full MNIST (EPOCHS=3 to shorten)
+bench: $(VENV)/.installed ## Time the project against three references on full MNIST (EPOCHS=3 to shorten)
 	$(PY) benchmarks/bench.py --epochs $(EPOCHS) $(BENCH_ARGS)
+
+bench-overhead: $(VENV)/.installed ## The same with a near-zero model (latent 2, hidden 8): host overhead per step
+	$(PY) benchmarks/bench.py --model tiny --epochs $(EPOCHS) $(BENCH_ARGS)
+
+bench-resnet: $(VENV)/.installed ## The same with model=resnet on 32x32 colour images (CIFAR-10 or random)
+	$(PY) benchmarks/bench.py --model resnet --epochs $(EPOCHS) $(BENCH_ARGS)
+
+bench-eval: $(VENV)/.installed ## Time log p(x), k = 5000, on the 10,000 MNIST test digits against a raw loop
+	$(PY) benchmarks/bench.py --eval $(BENCH_ARGS)
 
 clean: ## Remove run outputs (keeps .venv)
 	rm -rf outputs/2* outputs/multirun outputs/slurm .pytest_cache build dist
@@ -42,4 +51,4 @@ clean: ## Remove run outputs (keeps .venv)
 reproduce: $(VENV)/.installed ## Burda et al. 2016's Table 1 on full MNIST (CELLS=vae1-k1,iwae1-k5 BUDGET=0.1 BATCH=20 JOBS=1)
 	$(PY) benchmarks/reproduce.py --cells $(CELLS) --budget $(BUDGET) --batch-size $(BATCH) --jobs $(JOBS) $(REPRODUCE_ARGS)
 
-.PHONY: help install train test lint wheel bench reproduce clean
+.PHONY: help install train test lint wheel bench bench-overhead bench-resnet bench-eval reproduce clean
