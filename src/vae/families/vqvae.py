@@ -43,7 +43,7 @@ class VectorQuantizer(nn.Module):
     def __init__(self, codebook_size: int, code_dim: int, ema: bool = False, decay: float = 0.99, eps: float = 1e-5):
         super().__init__()
         self.ema, self.decay, self.eps = ema, decay, eps
-        codebook = torch.empty(codebook_size, code_dim).uniform_(-1.0 / codebook_size, 1.0 / codebook_size)
+        codebook = torch.randn(codebook_size, code_dim)
         if ema:  # moved by the averages below, not by gradients
             self.register_buffer("codebook", codebook)
             self.register_buffer("cluster_size", torch.zeros(codebook_size))
@@ -55,7 +55,7 @@ class VectorQuantizer(nn.Module):
         """z_e (..., D) -> (indices (...), their codebook vectors e (..., D))."""
         flat = z_e.detach().reshape(-1, z_e.shape[-1])  # (N, D)
         indices = torch.cdist(flat, self.codebook.detach()).argmin(dim=1)  # (N,) nearest code
-        if self.ema and self.training:
+        if self.ema and self.training and torch.is_grad_enabled():  # training steps only, never evaluation
             self.update(flat, indices)
         return indices.view(z_e.shape[:-1]), self.codebook[indices].view(z_e.shape)
 
@@ -140,7 +140,7 @@ class VQVAEModel(nn.Module):
         codebook_size: int = 512,
         codes: int = 16,
         commitment: float = 0.25,
-        ema: bool = False,
+        ema: bool = True,
         decay: float = 0.99,
         code_prior: str = "autoregressive",
     ):
