@@ -16,11 +16,21 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 class Throttle(L.Callback):
-    def __init__(self, seconds: float):
-        self.seconds = seconds
+    """`seconds` a training step; with `test_seconds`, a test step too, and a file `testing` in the run
+    folder when the test phase starts, so a test can stop the run there."""
+
+    def __init__(self, seconds: float, test_seconds: float = 0.0):
+        self.seconds, self.test_seconds = seconds, test_seconds
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         time.sleep(self.seconds)
+
+    def on_test_start(self, trainer, pl_module):
+        if self.test_seconds:
+            (Path(trainer.default_root_dir) / "testing").touch()
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+        time.sleep(self.test_seconds)
 
 
 def start(cwd: Path, *args: str) -> subprocess.Popen:

@@ -45,6 +45,36 @@ def corrupt_checkpoint(tmp: Path) -> Path:
     return tmp / "broken.ckpt"
 
 
+def random_bytes(tmp: Path) -> Path:
+    (tmp / "noise.ckpt").write_bytes(bytes(range(256)) * 40)
+    return tmp / "noise.ckpt"
+
+
+def saved_tensor(tmp: Path) -> Path:
+    import torch
+
+    torch.save(torch.ones(3), tmp / "tensor.ckpt")
+    return tmp / "tensor.ckpt"
+
+
+def folder_with_a_symlink_loop(tmp: Path) -> Path:
+    write_image_folder(tmp / "pictures", n_per_class=3)
+    (tmp / "pictures" / "digit3" / "again").symlink_to("..")  # ImageFolder would walk it until the path is too long
+    return tmp / "pictures"
+
+
+def a_full_disk(tmp: Path) -> Path:
+    """A run folder whose checkpoint writes land on /dev/full, which answers every write with ENOSPC."""
+    (tmp / "run" / "checkpoints").mkdir(parents=True)
+    (tmp / "run" / "checkpoints" / "last.ckpt.tmp").symlink_to("/dev/full")
+    (tmp / "run" / "checkpoints" / "best.ckpt.tmp").symlink_to("/dev/full")
+    return tmp / "run"
+
+
+def too_long_a_name(tmp: Path) -> Path:
+    return tmp / ("x" * 300)  # one component past the file system's 255
+
+
 CASES = {  # id: (overrides, with {path} made by the function, the error line it must print)
     "unknown model": (["model=transformer"], None, r"model=transformer is not an option: choose one of burda, conv, mlp, resnet"),
     "zero latent": (["latent=0"], None, r"latent=0 is invalid: it must be an integer >= 1"),
@@ -88,6 +118,85 @@ CASES = {  # id: (overrides, with {path} made by the function, the error line it
         r"ckpt_path={path} is not a readable checkpoint \(truncated or corrupt\?\).*",
     ),
     "resume a non-run": (["resume={path}"], empty_folder, r"resume={path} is not a run folder: .*"),
+    # Lightning's Trainer refusing a setting, in its words, naming it
+    "negative epochs": (["trainer.max_epochs=-5"], None, r"trainer.max_epochs=-5 is invalid: `max_epochs` must be .*"),
+    "unknown precision": (
+        ["trainer.precision=17"],
+        None,
+        r"trainer.precision=17 is invalid: Precision '?17'? is invalid. Allowed .*",
+    ),
+    "unknown accelerator": (
+        ["trainer.accelerator=abacus"],
+        None,
+        r"trainer.accelerator=abacus is invalid: .*Available names are: .*cpu.*",
+    ),
+    "zero devices": (
+        ["trainer.devices=0"],
+        None,
+        r"trainer.devices=0 is invalid: `Trainer\(devices=0\)` value is not a valid input.*",
+    ),
+    "text epochs": (
+        ["trainer.max_epochs=many"],
+        None,
+        r"trainer.max_epochs=many is invalid: Lightning's Trainer takes Optional\[int\] there",
+    ),
+    "unknown trainer key": (
+        ["+trainer.max_epoch=3"],
+        None,
+        r"trainer.max_epoch is not an argument of Lightning's Trainer: did you mean trainer.max_epochs.*",
+    ),
+    # the model, the optimiser, the seed, beta: what torch or numpy would refuse mid-run, refused up front
+    "too large a model": (
+        ["model.hidden=[100000000000]"],
+        None,
+        r"the model does not fit in memory \(.*allocate.*\): make it smaller than latent=20 model.hidden=\[100000000000\]",
+    ),
+    "zero-width conv": (
+        ["model=conv", "model.channels=[0,8]"],
+        None,
+        r"model.channels=0 is invalid: it must be an integer >= 1",
+    ),
+    "negative learning rate": (["optimizer.lr=-0.1"], None, r"optimizer.lr=-0.1 is invalid: it must be a finite number >= 0.0"),
+    "text learning rate": (["optimizer.lr=fast"], None, r"optimizer.lr=fast is invalid: it must be a finite number >= 0.0"),
+    "negative seed": (["seed=-1"], None, r"seed=-1 is invalid: it must be an integer from 0 to 4294967295"),
+    "text seed": (["seed=lucky"], None, r"seed=lucky is invalid: it must be an integer from 0 to 4294967295"),
+    "NaN beta": (["beta.value=nan"], None, r"beta.value=nan is invalid: it must be a finite number >= 0.0"),
+    "infinite gamma": (
+        ["beta=capacity", "beta.gamma=inf"],
+        None,
+        r"beta.gamma=inf is invalid: it must be a finite number >= 0.0",
+    ),
+    "whole set as val": (
+        ["data.val_size=1.0"],
+        None,
+        r"data.val_size=1.0 is invalid: give a count \(an integer >= 1\) or a fraction of the set in \(0, 1\)",
+    ),
+    # files
+    "symlink loop in an image folder": (
+        ["data=folder", "data.path={path}"],
+        folder_with_a_symlink_loop,
+        r"data.path={path} holds a symlink loop \({path}/digit3/again -> {path}, a folder above it\): remove the link",
+    ),
+    "random bytes as a checkpoint": (
+        ["ckpt_path={path}"],
+        random_bytes,
+        r"ckpt_path={path} is not a readable checkpoint \(truncated or corrupt\?\): it is not a file written by torch.save",
+    ),
+    "a saved tensor as a checkpoint": (
+        ["ckpt_path={path}"],
+        saved_tensor,
+        r"ckpt_path={path} is not a training checkpoint \(it holds Tensor, no state_dict\): .*",
+    ),
+    "disk full": (
+        ["hydra.run.dir={path}"],
+        a_full_disk,
+        r"{path}/checkpoints/(last|best).ckpt could not be written \(No space left on device\): .*the files written before are kept",
+    ),
+    "run folder name too long": (
+        ["hydra.run.dir={path}/run"],
+        too_long_a_name,
+        r"{path}/run cannot be written \(File name too long\): choose a folder you can write \(hydra.run.dir=...\)",
+    ),
 }
 
 
@@ -121,3 +230,9 @@ def test_bad_input_is_one_clear_line(case, outcomes):
     assert "Error executing job" not in result.stderr  # Hydra's own report would be a second line
     assert re.fullmatch("error: " + CASES[case][2].format(path=re.escape(str(path))), errors[0]), errors[0]
     assert not list(tmp.rglob("results.json*"))
+
+
+def test_a_run_that_trains_nothing_says_so(run_cli):
+    result = run_cli(*TINY, "trainer.max_epochs=0")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "no training step was taken (trainer.max_epochs=0" in result.stdout + result.stderr

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from background import finish, start, wait_for
-from conftest import TINY, make_config
+from conftest import TINY, make_config, run_script
 from vae.build import load_system
 from vae.checkpoints import AtomicCheckpointIO, load_checkpoint
 from vae.errors import ConfigError, TrainingDiverged
@@ -109,7 +109,7 @@ def test_a_checkpoint_of_another_model_says_which_config_it_needs(tmp_path):
     with pytest.raises(ConfigError) as error:
         train(make_config(tmp_path / "b", [*TINY, f"ckpt_path={checkpoint}"]))
     assert str(error.value) == (
-        f"ckpt_path={checkpoint} was trained with model=conv latent=16 data=mnist5k, but this run is "
+        f"ckpt_path={checkpoint} was trained with model=conv latent=16 data=mnist5k, but this run has "
         "model=mlp latent=20 data=mnist5k: add model=conv latent=16 data=mnist5k to the command line "
         "(or use resume=<run folder>, which reuses a run's config)"
     )
@@ -128,3 +128,35 @@ def test_a_checkpoint_from_before_the_model_zoo_stops_with_one_line(tmp_path, ru
         load_system(old)
     result = run_cli(*TINY, f"ckpt_path={old}")
     assert result.returncode == 2 and "error: ckpt_path=" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_checkpoint_of_another_width_names_the_setting_and_an_edited_one_is_refused(tmp_path):
+    train(make_config(tmp_path / "a", [*TINY, "model.hidden=[64]"]))
+    checkpoint = tmp_path / "a" / "checkpoints" / "last.ckpt"
+
+    with pytest.raises(ConfigError) as error:  # same family, same latent: only the width differs
+        train(make_config(tmp_path / "b", [*TINY, f"ckpt_path={checkpoint}"]))
+    assert str(error.value).startswith(
+        f"ckpt_path={checkpoint} was trained with model.hidden=[64], but this run has "
+        "model.hidden=[400]: add model.hidden=[64] to the command line"
+    )
+    train(make_config(tmp_path / "c", [*TINY, f"ckpt_path={checkpoint}", "model.hidden=[64]"]))  # as advised
+
+    edited = torch.load(checkpoint, weights_only=True)
+    edited["hyper_parameters"]["config"]["data"]["source"] = "fashion_mnist"  # same shapes, other data
+    torch.save(edited, tmp_path / "edited.ckpt")
+    with pytest.raises(ConfigError, match="edited.ckpt was altered: the config stored in it .* no longer matches"):
+        load_system(tmp_path / "edited.ckpt")
+
+
+def test_eval_refuses_non_finite_weights(tmp_path):
+    train(make_config(tmp_path / "a", TINY))
+    checkpoint = torch.load(tmp_path / "a" / "checkpoints" / "last.ckpt", weights_only=True)
+    name = next(iter(checkpoint["state_dict"]))
+    checkpoint["state_dict"][name][0] = float("nan")
+    torch.save(checkpoint, tmp_path / "nan.ckpt")  # written past our checks, as a damaged copy would be
+
+    result = run_script("eval.py", f"ckpt_path={tmp_path / 'nan.ckpt'}", "nll_samples=2", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert f"error: ckpt_path={tmp_path / 'nan.ckpt'} holds non-finite weights ({name} has NaN or inf)" in result.stderr
+    assert not (tmp_path / "results.json").exists()

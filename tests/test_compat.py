@@ -29,3 +29,18 @@ def test_step_logs_are_written_every_log_every_n_steps():
     )  # fmt: skip
     trainer.fit(module, data)
     assert module.seen == [(step + 1) % 3 == 0 for step in range(12)]
+
+
+def test_the_appending_csv_logger_continues_an_existing_metrics_file(tmp_path):
+    from vae.compat import AppendingCSVLogger
+
+    first = AppendingCSVLogger(save_dir=str(tmp_path), name="", version="")
+    first.log_metrics({"train/loss": 1.0}, step=0)
+    first.log_metrics({"train/loss": 0.5}, step=1)
+    first.save()
+    second = AppendingCSVLogger(save_dir=str(tmp_path), name="", version="")  # a resumed run's logger
+    second.drop_rows_from(1)  # step 1 is logged again by the resumed run
+    second.log_metrics({"train/loss": 0.4}, step=1)
+    second.save()
+    rows = (tmp_path / "metrics.csv").read_text().splitlines()
+    assert rows[0].split(",") == ["step", "train/loss"] and [r.split(",")[1] for r in rows[1:]] == ["1.0", "0.4"]

@@ -36,7 +36,7 @@ def test_a_redirected_run_logs_a_line_per_epoch_without_redraws_or_noise_and_res
 
 
 def test_a_diverged_run_writes_why_it_stopped_into_train_log(tmp_path):
-    result = run_script("train.py", *TINY, "trainer.limit_train_batches=20", "optim.lr=1e6", "hydra.run.dir=run",
+    result = run_script("train.py", *TINY, "trainer.limit_train_batches=20", "optimizer.lr=1e6", "hydra.run.dir=run",
                         cwd=tmp_path)  # fmt: skip
     assert result.returncode == 2
     (error,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]

@@ -1,9 +1,13 @@
-"""Resume: a real `src/train.py` killed mid-epoch (SIGKILL) or stopped (SIGTERM) continues in its own folder."""
+"""Resume: a real `src/train.py` killed mid-epoch (SIGKILL) or stopped (SIGTERM) continues in its own folder.
+
+Each resumed run is compared exactly with one uninterrupted run of the same command line.
+"""
 
 import csv
 import json
 import os
 import re
+import shutil
 import signal
 from pathlib import Path
 
@@ -11,10 +15,9 @@ import pytest
 import torch
 
 from background import finish, start, wait_for, wait_until
-from conftest import make_config
 from vae.data import EpochPermutation, TensorBatches
 from vae.resume import resume_argv
-from vae.training import train
+from vae.run_folder import hold
 
 STEPS_PER_EPOCH, EPOCHS = 20, 2
 RUN = [  # deterministic, two short epochs, a checkpoint every 5 steps, every step logged and flushed to the CSV
@@ -54,9 +57,26 @@ def train_rows(run_dir: Path) -> dict[int, dict[str, float]]:
     return rows
 
 
-def test_run_killed_mid_epoch_resumes_to_the_uninterrupted_result(tmp_path):
-    whole = tmp_path / "whole"
-    expected = train(make_config(whole, RUN))
+def figures(results: dict) -> dict:
+    return {name: value for name, value in results.items() if name.startswith(("test/", "val/"))}
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder`, byte for byte."""
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> tuple[Path, dict]:
+    """The run every resumed run must match: (its folder, its results.json)."""
+    tmp = tmp_path_factory.mktemp("uninterrupted")
+    code, err = finish(start(tmp, *RUN, "hydra.run.dir=whole"))
+    assert code == 0, err[-3000:]
+    return tmp / "whole", json.loads((tmp / "whole" / "results.json").read_text())
+
+
+def test_run_killed_mid_epoch_resumes_to_the_uninterrupted_result_in_a_moved_folder(tmp_path, uninterrupted):
+    whole, expected = uninterrupted
 
     run, last = tmp_path / "run", tmp_path / "run" / "checkpoints" / "last.ckpt"
     killed = start(tmp_path, *RUN, *SLOW, "hydra.run.dir=run")
@@ -66,13 +86,16 @@ def test_run_killed_mid_epoch_resumes_to_the_uninterrupted_result(tmp_path):
     os.kill(killed.pid, signal.SIGKILL)
     assert finish(killed)[0] == -signal.SIGKILL
     assert 0 < global_step(last) < STEPS_PER_EPOCH and not (run / "results.json").exists()
+    # the folder is moved: its checkpoints' saved state names the old one, which must not be used
+    run, last = tmp_path / "moved", tmp_path / "moved" / "checkpoints" / "last.ckpt"
+    shutil.move(tmp_path / "run", run)
 
-    code, err = finish(start(tmp_path, "resume=run", "callbacks.throttle.seconds=0"))  # no other override
+    code, err = finish(start(tmp_path, "resume=moved", "callbacks.throttle.seconds=0"))  # no other override
     assert code == 0, err[-3000:]
     assert global_step(last) == EPOCHS * STEPS_PER_EPOCH
     results = json.loads((run / "results.json").read_text())
-    for name, value in expected.items():
-        assert results[name] == pytest.approx(value, rel=1e-5, abs=1e-5), name
+    assert figures(results) == figures(expected)
+    assert results["checkpoint"] == str(run.resolve() / "checkpoints" / "best.ckpt")
     # the CSV was appended to, each step once, and matches the uninterrupted run step for step
     resumed_rows, whole_rows = train_rows(run), train_rows(whole)
     assert sorted(resumed_rows) == list(range(EPOCHS * STEPS_PER_EPOCH))
@@ -103,6 +126,53 @@ def test_sigterm_saves_a_checkpoint_and_says_how_to_resume(tmp_path):
     assert json.loads((run / "results.json").read_text())["test/elbo"] < 0
     run_ids = {folder.name.rsplit("-", 1)[-1] for folder in (run / "wandb").glob("offline-run-*")}
     assert len(list((run / "wandb").glob("offline-run-*"))) == 2 and len(run_ids) == 1
+
+
+def test_a_finished_run_resumed_in_place_ends_as_it_did_and_a_refused_resume_changes_nothing(uninterrupted):
+    run, expected = uninterrupted
+    before = snapshot(run)
+
+    for refused in (["resume=whole", "latent=8"], ["hydra.run.dir=whole"]):  # another model; a second run
+        code, err = finish(start(run.parent, *refused))
+        assert code == 2 and "Traceback" not in err, err[-3000:]
+        assert len([line for line in err.splitlines() if line.startswith("error: ")]) == 1, err[-3000:]
+        assert snapshot(run) == before, refused  # byte for byte: overrides.yaml, metrics.csv, checkpoints
+        assert ("cannot change the model: the run was trained with model=mlp latent=20" in err) == ("latent=8" in refused)
+
+    # nothing is left to train: only the test phase runs again, and draws what it drew the first time
+    code, err = finish(start(run.parent, "resume=whole"))
+    assert code == 0, err[-3000:]
+    assert figures(json.loads((run / "results.json").read_text())) == figures(expected)
+    assert (run / ".hydra" / "overrides.yaml").read_bytes() != before[".hydra/overrides.yaml"]  # now with resume=
+
+
+def test_sigterm_in_the_test_phase_says_how_to_resume_and_the_resume_matches(tmp_path, uninterrupted):
+    _, expected = uninterrupted
+    run = tmp_path / "run"
+    slow_test = ["+callbacks.throttle._target_=background.Throttle", "+callbacks.throttle.seconds=0",
+                 "+callbacks.throttle.test_seconds=3"]  # fmt: skip
+    process = start(tmp_path, *RUN, *slow_test, "hydra.run.dir=run")
+    wait_for(run / "testing", process)
+    process.send_signal(signal.SIGTERM)
+    code, err = finish(process)
+
+    assert code == 143 and "Traceback" not in err, err[-3000:]
+    message = re.search(r"stopped by SIGTERM at step (\d+), in the test phase; resume with: python src/train.py (resume=\S+)", err)
+    assert message, err[-3000:]
+    assert int(message.group(1)) == EPOCHS * STEPS_PER_EPOCH and not (run / "results.json").exists()
+
+    code, err = finish(start(tmp_path, message.group(2), "callbacks.throttle.test_seconds=0"))
+    assert code == 0, err[-3000:]
+    assert figures(json.loads((run / "results.json").read_text())) == figures(expected)
+
+
+def test_a_run_into_a_folder_in_use_is_refused(tmp_path):
+    (tmp_path / "busy").mkdir()
+    with hold(tmp_path / "busy", resume=False):  # this process holds the folder, as a running run does
+        code, err = finish(start(tmp_path, *RUN, "hydra.run.dir=busy"))
+    assert code == 2 and "Traceback" not in err, err[-3000:]
+    assert f"error: {tmp_path / 'busy'} is in use by another run right now" in err
+    assert [path.name for path in (tmp_path / "busy").iterdir()] in ([], ["train.log"])  # nothing written but the log
 
 
 def test_resume_replays_the_runs_own_overrides_into_its_folder(tmp_path):

@@ -126,6 +126,7 @@ def load_folder(path: str, image_size: int, channels: int) -> tuple[Tensor, Tens
 
     if not Path(path).is_dir():
         raise ConfigError(f"data.path={path} is not a folder: give a folder laid out as <path>/<class>/<image>")
+    check_links(path)
     steps = [transforms.Resize(image_size), transforms.CenterCrop(image_size)]
     steps += [transforms.Grayscale(channels)] if channels == 1 else [transforms.Lambda(lambda im: im.convert("RGB"))]
     try:
@@ -137,6 +138,28 @@ def load_folder(path: str, image_size: int, channels: int) -> tuple[Tensor, Tens
     except OSError as err:  # PIL's errors for a truncated or unreadable file are OSErrors
         raise ConfigError(f"data.path={path} holds an unreadable image ({err}): remove or replace it") from None
     return torch.stack(images), torch.tensor(labels)
+
+
+def check_links(path: str) -> None:
+    """Refuse a symlink that loops (to itself, or to a folder above it): ImageFolder follows links, and would
+    fail on the first or read the same images again and again through the second."""
+    import os
+
+    for folder, subfolders, files in os.walk(path, followlinks=True):
+        above = Path(folder).resolve()
+        for name in [*subfolders, *files]:
+            entry = Path(folder) / name
+            if not entry.is_symlink():
+                continue
+            try:
+                target = entry.resolve(strict=True)
+            except (OSError, RuntimeError) as err:  # RuntimeError: Python < 3.13 reports a loop so
+                reason = getattr(err, "strerror", None) or "a symlink loop"
+                raise ConfigError(f"data.path={path} holds a link that leads nowhere ({entry}: {reason}): remove it") from None
+            if target.is_dir() and (target == above or target in above.parents):
+                raise ConfigError(
+                    f"data.path={path} holds a symlink loop ({entry} -> {target}, a folder above it): remove the link"
+                )
 
 
 def split(images: Tensor, labels: Tensor, sizes: list[int], seed: int) -> list[tuple[Tensor, Tensor]]:
@@ -245,7 +268,9 @@ def check_size(name: str, value: object) -> int | float:
     """A split size: a count >= 1, or a fraction of the set in (0, 1)."""
     if isinstance(value, float) and 0 < value < 1:
         return value
-    return check_int(name, value, 1)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name}={value} is invalid: give a count (an integer >= 1) or a fraction of the set in (0, 1)")
+    return value
 
 
 def count(size: int | float, total: int) -> int:

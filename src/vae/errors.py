@@ -1,10 +1,18 @@
-"""User errors: a bad value on the command line, a missing file. Reported as one line, no traceback."""
+"""User errors: a bad value on the command line, a missing file. Reported as one line, no traceback.
+
+Whichever library refuses a value (Hydra, Lightning's Trainer, torch), the user sees one
+`error:` line that names the setting and what would be valid, in the library's own words
+where they are clear, and exit code 2.
+"""
 
 import errno
+import math
+import re
 
 EXIT_USER_ERROR = 2
 EXIT_STOPPED = 143  # 128 + SIGTERM: what a shell reports for a terminated job, so `&&` chains and schedulers see it
 UNWRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST, errno.ENOSPC}  # an OSError's errno
+DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
 class ConfigError(ValueError):
@@ -13,6 +21,10 @@ class ConfigError(ValueError):
 
 class TrainingDiverged(ConfigError):
     """The loss or the weights went non-finite (a too-high learning rate, most often); nothing non-finite is saved."""
+
+
+class CannotWrite(ConfigError):
+    """A file of the run could not be written (the disk is full, the folder read-only); older files are kept."""
 
 
 class RunStopped(BaseException):
@@ -52,22 +64,39 @@ def find_config_error(exc: BaseException | None) -> ConfigError | None:
     return None
 
 
-def check_int(name: str, value: object, minimum: int) -> int:
-    """`value` as an int >= minimum, or a ConfigError that names `name`."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{name}={value} is invalid: it must be an integer >= {minimum}")
+def check_int(name: str, value: object, minimum: int, maximum: int | None = None) -> int:
+    """`value` as an int in [minimum, maximum], or a ConfigError that names `name`."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum or (maximum is not None and value > maximum):
+        within = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+        raise ConfigError(f"{name}={value} is invalid: it must be an integer {within}")
     return value
 
 
 def check_number(name: str, value: object, minimum: float) -> float:
-    """`value` as a float >= minimum, or a ConfigError that names `name`."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
-        raise ConfigError(f"{name}={value} is invalid: it must be a number >= {minimum}")
+    """`value` as a finite float >= minimum (NaN and infinity are refused), or a ConfigError that names `name`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < minimum:
+        raise ConfigError(f"{name}={value} is invalid: it must be a finite number >= {minimum}")
     return float(value)
 
 
-def user_error_message(exc: BaseException) -> str | None:
-    """One line for an error the user caused (ours or Hydra's composition errors), else None."""
+def divergence_message(step: int, term: str, value: float, lr: float, beta: float, inputs_finite: bool) -> str:
+    """Why the loss went non-finite at `step`, naming the cause: the data, beta, or the learning rate."""
+    head = f"training diverged at step {step}: {term} is {value}"
+    kept = "the checkpoints saved before this step are kept"
+    if not inputs_finite:
+        return f"{head}; the input batch holds NaN or inf: check the data; {kept}"
+    if not math.isfinite(beta) or term == "loss":  # rec and kl are finite: beta * kl overflowed
+        return f"{head} with beta = {beta:g}: lower the KL weight (beta.*); {kept}"
+    if step == 0:
+        return f"{head} before any update, so not the learning rate: check the data and the model settings"
+    return f"{head}; lower optimizer.lr (now {lr:g}); {kept}"
+
+
+def user_error_message(exc: BaseException, before_job: bool = False) -> str | None:
+    """One line for an error the user caused (ours, Hydra's, Lightning's Trainer's, a full disk), else None.
+
+    `before_job`: raised before the task function ran, where an OSError can only be Hydra making the run folder.
+    """
     from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 
     config_error = find_config_error(exc)
@@ -82,9 +111,103 @@ def user_error_message(exc: BaseException) -> str | None:
     if isinstance(exc, (ConfigCompositionException, OverrideParseException)):
         lines = [line.strip().rstrip(".") for line in str(exc).splitlines() if line.strip()]
         return "; ".join(lines[:2])  # Hydra's own words; the rest is its search path
-    if isinstance(exc, OSError) and exc.filename and exc.errno in UNWRITABLE:
+    disk_full = next((e for e in causes(exc) if isinstance(e, OSError) and e.errno in DISK_FULL), None)
+    if disk_full is not None:  # torch wraps it in a RuntimeError of its own: look along the chain
+        where = f"writing {disk_full.filename}" if disk_full.filename else "writing the run folder"
+        return f"{disk_full.strerror} while {where}: free some space or choose another folder (hydra.run.dir=...)"
+    if isinstance(exc, OSError) and exc.filename and (exc.errno in UNWRITABLE or before_job):
         # Hydra creates the run folder before our code runs; any other write we make is wrapped already
         return f"{exc.filename} cannot be written ({exc.strerror}): choose a folder you can write (hydra.run.dir=...)"
+    return instantiate_error_message(exc)
+
+
+def causes(exc: BaseException | None):
+    """`exc` and the exceptions it was raised from or while handling."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def library_words(exc: BaseException) -> str:
+    """What a library said, on one line: the cause Hydra's instantiate wraps, else the exception itself."""
+    from hydra.errors import InstantiationException
+
+    if isinstance(exc, InstantiationException) and (exc.__cause__ or exc.__context__) is not None:
+        exc = exc.__cause__ or exc.__context__
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def instantiate_error_message(exc: BaseException) -> str | None:
+    """A config node whose target refused its arguments (Hydra's instantiate), in the target's own words."""
+    from hydra.errors import InstantiationException
+
+    if not isinstance(exc, InstantiationException):
+        return None
+    key = re.search(r"full_key: (\S+)", str(exc))
+    target = re.search(r"target '([^']+)'", str(exc))
+    where = key.group(1) if key else "a config node"
+    return f"{where} is refused by {target.group(1) if target else 'its target'}: {library_words(exc)}"
+
+
+def trainer_refusal(exc: BaseException, trainer_cfg) -> str:
+    """Lightning's Trainer refusing a `trainer.` setting, in Lightning's words, naming the setting and its value."""
+    import difflib
+    import inspect
+
+    import lightning as L
+
+    words = library_words(exc)
+    unknown = re.search(r"unexpected keyword argument '(\w+)'", words)
+    if unknown:
+        near = difflib.get_close_matches(unknown.group(1), list(inspect.signature(L.Trainer.__init__).parameters))
+        hint = f"did you mean {' or '.join(f'trainer.{name}' for name in near)}? " if near else ""
+        listed = "`help(lightning.Trainer)` lists them"
+        return f"trainer.{unknown.group(1)} is not an argument of Lightning's Trainer: {hint}{listed}"
+    named = [key for key in trainer_cfg if re.search(rf"\b{re.escape(str(key))}\b", words, re.IGNORECASE)]
+    if named:  # `Trainer(devices=0)` names devices, though it says which accelerator too
+        key = max(named, key=lambda key: (f"{key}=" in words, f"`{key}`" in words, len(str(key))))
+        return f"trainer.{key}={trainer_cfg[key]} is invalid: {words}"
+    return f"the trainer settings are refused by Lightning: {words}"
+
+
+def trainer_type_error(trainer_cfg) -> str | None:
+    """A `trainer.` value of a type Lightning's Trainer does not take (`max_epochs=abc`), which it would only
+    trip over mid-run; judged from the Trainer's own type annotations."""
+    import inspect
+    import types
+    import typing
+
+    import lightning as L
+
+    def accepts(annotation, value) -> bool:
+        if annotation is inspect.Parameter.empty or annotation is typing.Any:
+            return True
+        if typing.get_origin(annotation) is typing.Literal:  # the type is judged here, the value by Lightning
+            return any(type(value) is type(choice) for choice in typing.get_args(annotation))
+        if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+            return any(accepts(arg, value) for arg in typing.get_args(annotation))
+        origin = typing.get_origin(annotation) or annotation
+        if not isinstance(origin, type):
+            return True  # a form we do not judge
+        if isinstance(value, float) and not math.isfinite(value):
+            return False
+        if origin is float:
+            return isinstance(value, (int, float)) and not isinstance(value, bool)
+        if origin is int:
+            return isinstance(value, int) and not isinstance(value, bool)
+        if value is None or isinstance(value, (str, int, float, bool)):
+            return isinstance(value, origin)
+        return True  # lists, dicts and objects: left to Lightning
+
+    parameters = inspect.signature(L.Trainer.__init__).parameters
+    for key, value in trainer_cfg.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"trainer.{key}={value} is invalid: it must be a finite number"
+        if key in parameters and not accepts(parameters[key].annotation, value):
+            shown = str(parameters[key].annotation).replace("typing.", "").replace("NoneType", "None")
+            return f"trainer.{key}={value} is invalid: Lightning's Trainer takes {shown} there"
     return None
 
 
@@ -128,7 +251,7 @@ def run_cli(main) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
     except Exception as exc:  # Hydra's composition errors, before any job starts
-        message = user_error_message(exc)
+        message = user_error_message(exc, before_job=True)
         if message is None:
             raise
         print(f"error: {message}", file=sys.stderr)

@@ -176,21 +176,36 @@ def evaluate_checkpoint(cfg) -> dict:
     import json
 
     from hydra.utils import instantiate
+    from tqdm import tqdm
 
     from vae.build import load_system
+    from vae.checkpoints import non_finite_weights
     from vae.files import write_json
 
     if not cfg.get("ckpt_path"):
         raise ConfigError("ckpt_path is required: give a .ckpt file, e.g. ckpt_path=<run folder>/checkpoints/best.ckpt")
     nll_samples = check_int("nll_samples", cfg.nll_samples, 1)
     chunk_size = check_int("chunk_size", cfg.chunk_size, 1)
+    check_int("seed", cfg.seed, 0)
     ckpt_path = Path(cfg.ckpt_path).expanduser()
     system, train_cfg = load_system(ckpt_path)
+    bad = non_finite_weights(system.state_dict())
+    if bad:
+        raise ConfigError(
+            f"ckpt_path={ckpt_path} holds non-finite weights ({bad[0]} has NaN or inf): there is nothing to "
+            "evaluate; give a checkpoint saved before the run diverged"
+        )
     if cfg.get("data_dir"):
         train_cfg.data.root = cfg.data_dir
     torch.manual_seed(cfg.seed)
     system.to(pick_device(cfg.device))
-    metrics = evaluate_test_split(system, instantiate(train_cfg.data), nll_samples, chunk_size)
+    datamodule = instantiate(train_cfg.data)
+    datamodule.setup("test")
+    batches = split_batches(datamodule, "test", system.device)
+    images = len(datamodule.splits["test"][0])
+    # a bar per batch: with k in the thousands a batch takes many seconds
+    shown = tqdm(batches, total=-(-images // datamodule.batch_size), desc=f"log p(x), k={nll_samples}", unit="batch")
+    metrics = {f"test/{name}": value for name, value in evaluate(system.model, shown, nll_samples, chunk_size).items()}
     run_dir = run_dir_of(ckpt_path.resolve())
     results_file = run_dir / "results.json"  # merged: what training wrote (val/elbo, ...) stays
     kept = json.loads(results_file.read_text()) if results_file.is_file() else {}

@@ -16,7 +16,7 @@ from vae.curves import draw_curves
 
 log = logging.getLogger(__name__)
 
-SETTINGS = ["latent", "seed", "optim.lr", "trainer.max_epochs", "data.batch_size", "trainer.precision", "nll_samples"]
+SETTINGS = ["latent", "seed", "optimizer.lr", "trainer.max_epochs", "data.batch_size", "trainer.precision", "nll_samples"]
 PICTURES = {  # the final pictures in images/, in reading order, with what each shows
     "reconstructions": "Test images (top row) and their reconstructions from the posterior mean.",
     "samples": "Decoded draws of the prior p(z).",

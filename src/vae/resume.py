@@ -2,13 +2,16 @@
 
 The command line replays the run's own overrides into its own folder; Lightning restores the
 weights, optimiser, step and loop progress from `checkpoints/last.ckpt`; `RunState` adds
-what Lightning leaves out (the RNG streams), saves a checkpoint when SIGTERM asks the run to
+what Lightning leaves out (the RNG streams, also when nothing is left to train, so the test
+phase draws what the uninterrupted run drew), points the checkpoint callbacks at this folder
+when the run folder was moved or copied, saves a checkpoint when SIGTERM asks the run to
 stop, and keeps `metrics.csv` to the rows before the checkpoint so the resumed run appends.
 """
 
 import contextlib
-import csv
 import random
+import signal
+import threading
 from pathlib import Path
 
 import lightning as L
@@ -16,16 +19,13 @@ import numpy as np
 import torch
 import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger, WandbLogger
-from lightning.pytorch.loggers.csv_logs import ExperimentWriter
-from lightning.pytorch.loggers.logger import rank_zero_experiment
-from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, open_dict
 
 from vae.checkpoints import check_fits, load_checkpoint
+from vae.compat import AppendingCSVLogger
 from vae.errors import ConfigError, RunStopped
-from vae.files import atomic_write
 
 
 def resume_argv(argv: list[str]) -> list[str]:
@@ -43,6 +43,7 @@ def resume_argv(argv: list[str]) -> list[str]:
     last_checkpoint(run_dir)
     saved = yaml.safe_load((run_dir / ".hydra" / "overrides.yaml").read_text()) or []
     given = {override_key(arg) for arg in argv if not arg.startswith("-")}
+    # ckpt_path started the run; from now on last.ckpt continues it
     replayed = [arg for arg in saved if override_key(arg) not in given | {"resume", "ckpt_path"}]
     added = {override_key(arg) for arg in saved if arg.startswith("+")}  # keys the run added to the config
     argv = [f"++{arg}" if override_key(arg) in added and not arg.startswith(("+", "~", "-")) else arg for arg in argv]
@@ -73,7 +74,7 @@ def starting_checkpoint(cfg: DictConfig, state_dict: dict) -> str | None:
     if not path:
         return None
     checkpoint = load_checkpoint(path)
-    check_fits(checkpoint, state_dict, cfg, path)
+    check_fits(checkpoint, state_dict, cfg, path, resume=None if cfg.get("ckpt_path") else cfg.get("resume"))
     wandb_id = checkpoint.get("wandb_run_id")
     if cfg.get("resume") and wandb_id:  # the resumed run logs on into the same W&B run
         for logger in (cfg.get("logger") or {}).values():
@@ -85,7 +86,7 @@ def starting_checkpoint(cfg: DictConfig, state_dict: dict) -> str | None:
 
 @contextlib.contextmanager
 def stop_on_sigterm(trainer: L.Trainer, run_dir: Path):
-    """Lightning ends fit or test with SIGTERMException after SIGTERM; say what was kept and how to go on."""
+    """Lightning ends fit with SIGTERMException after SIGTERM; say what was kept and how to go on."""
     try:
         yield
     except SIGTERMException:
@@ -94,6 +95,31 @@ def stop_on_sigterm(trainer: L.Trainer, run_dir: Path):
         raise RunStopped(
             f"stopped by SIGTERM at step {trainer.global_step}; resume with: python src/train.py resume={run_dir}"
         ) from None
+
+
+@contextlib.contextmanager
+def stop_testing_on_sigterm(trainer: L.Trainer, run_dir: Path):
+    """After fitting, SIGTERM stops the test phase at once with a line that says how to redo it.
+
+    Lightning's own handler lives only while fit or test runs, and calls the handler it found:
+    this one, which ends the run wherever it is (nothing is left to save: last.ckpt holds the end
+    of training, and a resume from it runs only the test phase, drawing what this run would have).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise RunStopped(
+            f"stopped by SIGTERM at step {trainer.global_step}, in the test phase; resume with: "
+            f"python src/train.py resume={run_dir}"
+        )
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def rng_state() -> dict:
@@ -122,21 +148,34 @@ class RunState(L.Callback):
     def __init__(self):
         self.rng_to_restore: dict | None = None
         self.saved_at_step = -1
+        self.fitting = False
 
     def state_dict(self) -> dict:
         return {"rng": rng_state()}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        self.rng_to_restore = state_dict["rng"]
+        if self.fitting:  # the streams of the checkpoint a fit continues from, not of best.ckpt loaded to test
+            self.rng_to_restore = state_dict["rng"]
 
     def on_train_start(self, trainer, pl_module):
         # after the sanity check and data setup, which draw from the same streams
+        self.restore_rng()
+
+    def on_fit_end(self, trainer, pl_module):
+        # a resume with nothing left to train (killed in the test phase, or finished): the test phase
+        # then draws from the streams as they were when training ended, as the uninterrupted run did
+        self.restore_rng()
+
+    def restore_rng(self) -> None:
         if self.rng_to_restore is not None:
             set_rng_state(self.rng_to_restore)
             self.rng_to_restore = None
 
     def on_load_checkpoint(self, trainer, pl_module, checkpoint):
-        if trainer.state.fn == "fit":
+        # Lightning calls every callback's on_load_checkpoint before any load_state_dict
+        self.fitting = trainer.state.fn == "fit"
+        follow_the_run_folder(trainer, checkpoint)
+        if self.fitting:
             for logger in trainer.loggers:
                 if isinstance(logger, AppendingCSVLogger):
                     logger.drop_rows_from(checkpoint["global_step"])
@@ -168,35 +207,31 @@ class RunState(L.Callback):
         self.saved_at_step = trainer.global_step
 
 
-class AppendingCSVLogger(CSVLogger):
-    """Lightning's CSVLogger, except that an existing metrics.csv is continued, never deleted."""
+def follow_the_run_folder(trainer: L.Trainer, checkpoint: dict) -> None:
+    """Point the checkpoint callbacks' saved state at this run's folder.
 
-    @property
-    @rank_zero_experiment
-    def experiment(self) -> ExperimentWriter:
-        if self._experiment is None:
-            self._fs.makedirs(self.root_dir, exist_ok=True)
-            self._experiment = AppendingWriter(log_dir=self.log_dir)
-        return self._experiment
+    Lightning's ModelCheckpoint keeps absolute paths (best.ckpt among them). A checkpoint of this
+    run folder, moved or copied since, has its paths moved with it, so the resumed run tests its
+    own best.ckpt; one of another run (`ckpt_path=`) gives up its best-so-far, so this run
+    chooses its best among its own checkpoints.
+    """
+    loaded_from = Path(trainer.ckpt_path).resolve().parent if trainer.ckpt_path else None
+    states = checkpoint.get("callbacks") or {}
+    for callback in trainer.checkpoint_callbacks:
+        state = states.get(callback.state_key)
+        if not state or not callback.dirpath or state.get("dirpath") in (None, callback.dirpath):
+            continue
+        if loaded_from != Path(callback.dirpath).resolve():
+            del states[callback.state_key]
+            continue
+        old, new = str(state["dirpath"]), str(callback.dirpath)
 
-    @rank_zero_only
-    def drop_rows_from(self, step: int) -> None:
-        """Forget rows logged at `step` or later: the resumed run logs them again."""
-        path = Path(self.log_dir) / ExperimentWriter.NAME_METRICS_FILE
-        if not path.is_file():
-            return
-        with open(path, newline="") as file:
-            reader = csv.DictReader(file)
-            header, rows = reader.fieldnames or [], [row for row in reader if int(float(row["step"])) < step]
-        with atomic_write(path, newline="") as file:
-            writer = csv.DictWriter(file, fieldnames=header)
-            writer.writeheader()
-            writer.writerows(rows)
+        def moved(path: str) -> str:
+            return new + path[len(old) :] if path and path.startswith(old) else path
 
-
-class AppendingWriter(ExperimentWriter):
-    def _check_log_dir_exists(self) -> None:
-        # Lightning's deletes an existing metrics.csv here; we read its header instead, and append
-        if self._fs.isfile(self.metrics_file_path):
-            with self._fs.open(self.metrics_file_path, "r", newline="") as file:
-                self.metrics_keys = next(csv.reader(file), [])
+        for key in ("best_model_path", "kth_best_model_path", "last_model_path"):
+            if key in state:
+                state[key] = moved(state[key])
+        if "best_k_models" in state:
+            state["best_k_models"] = {moved(path): score for path, score in state["best_k_models"].items()}
+        state["dirpath"] = new

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from vae.assemble import build_model, build_objective
 from vae.compat import should_write_step_logs
-from vae.errors import ConfigError, TrainingDiverged
+from vae.errors import ConfigError, TrainingDiverged, divergence_message
 
 
 class VAE(L.LightningModule):
@@ -74,7 +74,7 @@ class VAE(L.LightningModule):
         loss = terms["loss"].mean()
         on_step = stage == "train"  # train per step; val and test as epoch means, reduced across ranks
         if on_step:
-            self.check_finite(loss, terms)
+            self.check_finite(loss, terms, x)
             if not should_write_step_logs(self.trainer):
                 return loss  # step metrics are written every log_every_n_steps: in between, skip building them
         for name, value in terms.items():
@@ -89,16 +89,16 @@ class VAE(L.LightningModule):
             )
         return loss
 
-    def check_finite(self, loss: Tensor, terms: dict) -> None:
-        """Stop before a non-finite loss reaches the weights (one sync per step), naming the term that broke."""
+    def check_finite(self, loss: Tensor, terms: dict, x: Tensor) -> None:
+        """Stop before a non-finite loss reaches the weights (one sync per step), naming the term that broke
+        and its likely cause (the data, the KL weight, or the learning rate)."""
         if not torch.isfinite(loss):
             means = {name: v.mean() for name, v in terms.items() if isinstance(v, Tensor)}
-            term = next((name for name, value in means.items() if not torch.isfinite(value)), "loss")
-            lr = self.optimizers().param_groups[0]["lr"] if self.trainer else float("nan")
-            raise TrainingDiverged(
-                f"training diverged at step {self.global_step}: {term} is {means[term].item()}; "
-                f"lower optimizer.lr (now {lr:g}); the checkpoints saved before this step are kept"
-            )
+            term = next((name for name, value in means.items() if name != "loss" and not torch.isfinite(value)), "loss")
+            lr = self.optimizers().param_groups[0]["lr"]
+            beta = float(terms.get("beta", 1.0))
+            inputs_finite = bool(torch.isfinite(x).all())
+            raise TrainingDiverged(divergence_message(self.global_step, term, means[term].item(), lr, beta, inputs_finite))
 
     def training_step(self, batch, batch_idx):
         return self._step(batch, "train")

@@ -11,49 +11,120 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from vae import run_folder
 from vae.build import build_system, build_trainer
-from vae.errors import ConfigError, check_int
+from vae.errors import (
+    ConfigError,
+    check_int,
+    check_number,
+    find_config_error,
+    library_words,
+    trainer_refusal,
+    trainer_type_error,
+)
 from vae.evaluation import evaluate_test_split, format_table
 from vae.files import write_json
 from vae.loggers import report_results
 from vae.report import write_report
-from vae.resume import starting_checkpoint, stop_on_sigterm
+from vae.resume import starting_checkpoint, stop_on_sigterm, stop_testing_on_sigterm
 
 log = logging.getLogger(__name__)
 logging.getLogger("lightning").handlers.clear()  # its own console handler doubles every line under Hydra's
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
-    """Fit on the train split, choose the best checkpoint by val/elbo, report its test metrics and log p(x)."""
+    """Fit on the train split, choose the best checkpoint by val/elbo, report its test metrics and log p(x).
+
+    Everything a user can get wrong is checked before the run folder is written to: a run that
+    fails its checks (a resume among them) leaves the folder as it was.
+    """
     run_dir = Path(cfg.paths.output_dir)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise ConfigError(f"paths.output_dir={run_dir} cannot be written ({err.strerror}): choose another") from None
-    check_int("nll_samples", cfg.nll_samples, 1)  # used at the end: fail before fitting, not after
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule = instantiate(cfg.data)
-    system = build_system(cfg)
-    ckpt_path = starting_checkpoint(cfg, system.state_dict())  # ckpt_path=, or resume=<run folder>'s last.ckpt
-    trainer = build_trainer(cfg)
+    config_yaml = OmegaConf.to_yaml(cfg)  # as composed, before a resume adds its W&B run id
+    with run_folder.hold(run_dir, resume=bool(cfg.get("resume"))):  # one run per folder
+        check_int("nll_samples", cfg.nll_samples, 1)  # used at the end: fail before fitting, not after
+        check_int("seed", cfg.seed, 0, 2**32 - 1)  # numpy's range, which seed_everything feeds
+        check_number("optimizer.lr", cfg.optimizer.get("lr", 0.0), 0.0)
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
+        datamodule = instantiate(cfg.data)
+        system = buildable(cfg, lambda: build_system(cfg))
+        ckpt_path = starting_checkpoint(cfg, system.state_dict())  # ckpt_path=, or resume=<run folder>'s last.ckpt
+        refused = trainer_type_error(cfg.trainer)
+        if refused:
+            raise ConfigError(refused)
+        try:
+            trainer = build_trainer(cfg)
+        except Exception as err:
+            if find_config_error(err) is not None:
+                raise
+            raise ConfigError(trainer_refusal(err, cfg.trainer)) from None
+        run_folder.record(run_dir, config_yaml)  # the checks passed: from here on the folder is this run's
+        return fit_and_test(cfg, trainer, system, datamodule, ckpt_path, run_dir)
+
+
+def buildable(cfg: DictConfig, build):
+    """`build()` the system; torch refusing the model's settings (too large, a zero width) is one line naming them."""
+    settings = " ".join(f"{key}={value}" for key, value in model_settings(cfg)) or "the model settings"
+    try:
+        system = build()
+    except Exception as err:
+        if find_config_error(err) is not None:
+            raise
+        words = library_words(err)
+        if "allocate" in words or isinstance(err, MemoryError):
+            raise ConfigError(f"the model does not fit in memory ({words}): make it smaller than {settings}") from None
+        raise ConfigError(f"the model cannot be built from {settings}: {words}") from None
+    empty = [name for name, weight in system.named_parameters() if weight.numel() == 0]
+    if empty:
+        raise ConfigError(
+            f"the model built from {settings} has a layer of width 0 ({empty[0]}): every width must be >= 1"
+        )
+    return system
+
+
+def model_settings(cfg: DictConfig) -> list[tuple[str, str]]:
+    """The numbers that size the model, as overrides: `latent` and the parts' own (not interpolated) values."""
+    found = [("latent", cfg.get("latent"))]
+    for group in ("model", "posterior", "prior", "likelihood"):
+        node = cfg.get(group) or {}
+        for key in node:
+            value = node[key]
+            numeric = isinstance(value, int) or (OmegaConf.is_list(value) and all(isinstance(v, int) for v in value))
+            if numeric and not OmegaConf.is_interpolation(node, key) and not isinstance(value, bool):
+                found.append((f"{group}.{key}", OmegaConf.to_container(value) if OmegaConf.is_list(value) else value))
+    return [(key, str(value).replace(" ", "")) for key, value in found]
+
+
+def fit_and_test(cfg: DictConfig, trainer: L.Trainer, system, datamodule, ckpt_path, run_dir: Path) -> dict[str, float]:
     if cfg.model.get("compile"):  # Lightning unwraps the compiled module for checkpoints
         system = torch.compile(system)
     with stop_on_sigterm(trainer, run_dir):  # SIGTERM: last.ckpt is saved, exit 143 with how to resume
         trainer.fit(system, datamodule=datamodule, ckpt_path=ckpt_path)
+    if trainer.global_step == 0:
+        log.warning(
+            "no training step was taken (trainer.max_epochs=%s, trainer.max_steps=%s): the test figures are those "
+            "of the untrained model", cfg.trainer.get("max_epochs"), cfg.trainer.get("max_steps", -1),
+        )  # fmt: skip
+    with stop_testing_on_sigterm(trainer, run_dir):  # SIGTERM: exit 143 with how to redo the test phase
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         (results,) = trainer.test(system, datamodule=datamodule, ckpt_path=best or None, verbose=False)
-    results = {name: float(value) for name, value in results.items()}
-    if trainer.checkpoint_callback and trainer.checkpoint_callback.best_model_score is not None:
-        results["val/elbo"] = float(trainer.checkpoint_callback.best_model_score)  # the best epoch's
-    if trainer.is_global_zero:
-        limit = trainer.limit_test_batches  # an int: the same test batches as trainer.test
-        system.to(trainer.strategy.root_device)
-        max_batches = limit if type(limit) is int else None
-        evaluation = evaluate_test_split(system, datamodule, cfg.nll_samples, max_batches=max_batches)
-        results = evaluation | results  # trainer.test's figures, reduced across ranks, win where both give one
-        report_results(trainer.loggers, {k: v for k, v in results.items() if k.startswith(("test/", "val/"))}, trainer.global_step)
-        write_json(run_dir / "results.json", {**results, "checkpoint": best, "run_dir": str(run_dir)})
-        log.info("Test metrics (log p(x) from k = %d importance samples):\n%s", cfg.nll_samples, format_table(results))
-        log.info("Report (curves, metrics, pictures): %s", write_report(run_dir, OmegaConf.to_container(cfg, resolve=True)))
-        log.info("Run folder: %s", run_dir)
+        results = {name: float(value) for name, value in results.items()}
+        if trainer.checkpoint_callback and trainer.checkpoint_callback.best_model_score is not None:
+            results["val/elbo"] = float(trainer.checkpoint_callback.best_model_score)  # the best epoch's
+        if trainer.is_global_zero:
+            limit = trainer.limit_test_batches  # an int: the same test batches as trainer.test
+            system.to(trainer.strategy.root_device)
+            max_batches = limit if type(limit) is int else None
+            evaluation = evaluate_test_split(system, datamodule, cfg.nll_samples, max_batches=max_batches)
+            results = evaluation | results  # trainer.test's figures, reduced across ranks, win where both give one
+            final = {k: v for k, v in results.items() if k.startswith(("test/", "val/"))}
+            report_results(trainer.loggers, final, trainer.global_step)
+            write_json(run_dir / "results.json", {**results, "checkpoint": best, "run_dir": str(run_dir)})
+            log.info("Test metrics (log p(x) from k = %d importance samples):\n%s", cfg.nll_samples, format_table(results))
+            report = write_report(run_dir, OmegaConf.to_container(cfg, resolve=True))
+            log.info("Report (curves, metrics, pictures): %s", report)
+            log.info("Run folder: %s", run_dir)
     return results
