@@ -86,6 +86,8 @@ CAPTIONS = {
     "interpolations": "straight lines between the codes of two test images",
     "manifold": "decoded grid of the 2-D prior's quantiles",
     "codes": "test codes E[z|x] coloured by label",
+    "class_samples": "one row per class: the same prior draws decoded with each label",
+    "hierarchy": "the top layer fixed along each row, the layers below drawn from p anew",
 }
 
 

@@ -205,6 +205,16 @@ class ImageData(L.LightningDataModule):
         """(C, H, W) of one image, known from the config before any data is loaded."""
         return SOURCES[self.source][1] or (self.channels, self.image_size, self.image_size)
 
+    @property
+    def num_classes(self) -> int:
+        """How many labels: ten for the named sets, the class folders of an image folder (before loading images)."""
+        if self.source != "folder":
+            return 10
+        if not self.path or not Path(self.path).is_dir():
+            self._folder_args()  # the same one-line errors as loading
+            raise ConfigError(f"data.path={self.path} is not a folder: give a folder laid out as <path>/<class>/<image>")
+        return len([entry for entry in Path(self.path).iterdir() if entry.is_dir()])
+
     def prepare_data(self) -> None:
         """Download once (rank zero only) where the set is missing."""
         if SOURCES[self.source][0] and self.download:

@@ -16,6 +16,7 @@ from torch import Tensor
 
 from vae.distributions import gaussian_kl
 from vae.errors import ConfigError, check_int
+from vae.families.vqvae import perplexity
 from vae.objectives.elbo import elbo_terms
 
 log = logging.getLogger(__name__)
@@ -69,46 +70,67 @@ def active_units(mu: Tensor, threshold: float = ACTIVE_THRESHOLD) -> int:
 
 
 @torch.no_grad()
-def evaluate(model, batches: Iterable[Tensor], nll_samples: int, chunk_size: int = 8192) -> dict:
+def evaluate(model, batches: Iterable, nll_samples: int, chunk_size: int = 8192) -> dict:
     """ELBO, its terms, the k-sample log p(x), bits/dim, active units and KL per dimension over `batches`.
 
-    model: a family; batches: tensors x (B, C, H, W) in [0, 1] on the model's device. Returns nats per example
-    (`nll` = -log p(x)), averaged over all examples.
+    model: a family; batches: tensors x (B, C, H, W) in [0, 1] on the model's device, or (x, y) pairs with
+    their labels (a conditional family then gives log p(x|y)). Returns nats per example (`nll` = -log p(x)),
+    averaged over all examples, and each family's own figures: the KL and active units of each layer
+    (hvae), codebook perplexity and dead codes (vqvae). A figure the family has no meaning for is left out
+    and named in `not_applicable` with the reason.
     """
     check_int("nll_samples", nll_samples, 1)
-    sums = {"elbo": 0.0, "rec": 0.0, "kl": 0.0, "nll": 0.0}
-    codes, kl_dims, count, num_dims = [], 0.0, 0, 0
-    for x in batches:
-        terms = elbo_terms(model.draw(x))  # a one-sample ELBO, as in training
-        log_px = importance_weighted_log_likelihood(model, x, nll_samples, chunk_size)  # (B,)
-        for name, value in (("elbo", terms["elbo"]), ("rec", terms["rec"]), ("kl", terms["kl"]), ("nll", -log_px)):
-            sums[name] += float(value.sum())
+    sums: dict[str, float] = {"elbo": 0.0, "rec": 0.0, "kl": 0.0, "nll": 0.0}
+    codes, kl_dims, count, num_dims, code_counts = [], 0.0, 0, 0, 0
+    for batch in batches:
+        x, y = batch if isinstance(batch, (tuple, list)) else (batch, None)
+        draw = model.draw(x, y)
+        terms = elbo_terms(draw)  # a one-sample ELBO, as in training
+        log_px = importance_weighted_log_likelihood(model, x, nll_samples, chunk_size, y)  # (B,)
+        layers = {name: value for name, value in draw.logged.items() if name.startswith("kl_layer")}  # (B,) each
+        for name, value in (("elbo", terms["elbo"]), ("rec", terms["rec"]), ("kl", terms["kl"]), ("nll", -log_px), *layers.items()):
+            sums[name] = sums.get(name, 0.0) + float(value.sum())
         if getattr(model, "closed_form_kl", False):  # KL per dimension has a meaning only against a factorised N(0, I)
-            kl_dims = kl_dims + kl_per_dimension(*model.base(x)).sum(dim=0)  # (D,)
-        codes.append(model.encode(x).cpu())
+            kl_dims = kl_dims + kl_per_dimension(*model.base(x, y)).sum(dim=0)  # (D,)
+        if hasattr(model, "code_counts"):
+            code_counts = code_counts + model.code_counts(x).cpu()  # (K,)
+        codes.append(model.encode(x, y).cpu())
         count, num_dims = count + len(x), x[0].numel()
     if count == 0:
         raise ConfigError("the test split is empty: give data.test_size >= 1")
     metrics = {name: total / count for name, total in sums.items()}
     metrics["bpd"] = float(bits_per_dim(torch.tensor(-metrics["nll"]), num_dims))
-    metrics["active_units"] = active_units(torch.cat(codes))
+    codes = torch.cat(codes)
+    metrics["active_units"] = active_units(codes)
+    if hasattr(model, "layer_sizes"):  # Burda et al. 2016, Table 2: active units of each stochastic layer
+        for i, layer in enumerate(codes.split(model.layer_sizes, dim=1)):
+            metrics[f"active_units_layer{i + 1}"] = active_units(layer)
     if getattr(model, "closed_form_kl", False):
         metrics["kl_per_dim"] = [round(float(v), 4) for v in kl_dims / count]
+    if hasattr(model, "code_counts"):  # over the whole split, not a batch
+        metrics["perplexity"] = float(perplexity(code_counts))
+        metrics["dead_codes"] = int((code_counts == 0).sum())
     metrics["nll_samples"] = nll_samples
+    if getattr(model, "conditional", False):
+        metrics["nll_given"] = "y: -log p(x|y), each test image with its label"
+    not_applicable = getattr(model, "not_applicable", {})
+    metrics = {name: value for name, value in metrics.items() if name not in not_applicable}
+    if not_applicable:
+        metrics["not_applicable"] = "; ".join(f"{name}: {why}" for name, why in not_applicable.items())
     return metrics
 
 
-def split_batches(datamodule, split: str, device: torch.device, max_batches: int | None = None) -> Iterable[Tensor]:
-    """A whole split (every rank's share) as x batches on `device`, at most `max_batches` of them."""
+def split_batches(datamodule, split: str, device: torch.device, max_batches: int | None = None) -> Iterable[tuple[Tensor, Tensor]]:
+    """A whole split (every rank's share) as (x, y) batches on `device`, at most `max_batches` of them."""
     from vae.data import EpochPermutation, TensorBatches
 
     datamodule.setup(split)
     images, labels = datamodule.splits[split]
     order = EpochPermutation(len(images), shuffle=False, seed=0)  # one rank: all of the split
-    for i, (x, _) in enumerate(TensorBatches(images, labels, datamodule.batch_size, order, binarize=False)):
+    for i, (x, y) in enumerate(TensorBatches(images, labels, datamodule.batch_size, order, binarize=False)):
         if max_batches is not None and i >= max_batches:
             return
-        yield x.to(device)
+        yield x.to(device), y.to(device)
 
 
 def evaluate_test_split(

@@ -106,7 +106,7 @@ def code_scatter(mu: Tensor, labels: Tensor, when: str = "") -> Tensor:
 
 @torch.no_grad()
 def draw_all(
-    system, x: Tensor | None, labels: Tensor | None, z: Tensor, n_images: int = 8, when: str = ""
+    system, x: Tensor | None, labels: Tensor | None, z: Tensor, n_images: int = 8, when: str = "", label: int | None = None
 ) -> dict[str, Tensor]:
     """Every picture of `system`, labelled, from test images x (N, C, H, W) with labels (N,) and prior draws z (M, D).
 
@@ -114,7 +114,22 @@ def draw_all(
     whose posterior mean varies most over all N images (`vae.evaluation.activity`), and the first half
     is interpolated to the second half; with D = 2, all N codes are scattered. Without images (x None),
     only the pictures of the prior. `when` is each title's second line, e.g. "epoch 3, step 120".
+    A conditional family gets its own set (`conditional_pictures`, samples of `label` only when given),
+    a VQ-VAE its own (`codebook_pictures`), a stack of layers the default set and `hierarchy`.
     """
+    model = system.model
+    if getattr(model, "conditional", False):
+        return conditional_pictures(system, x, labels, z, n_images, when, label)
+    if hasattr(model, "codebook_size"):
+        return codebook_pictures(system, x, z, n_images, when)
+    pictures = unconditional_pictures(system, x, labels, z, n_images, when)
+    if hasattr(model, "layer_sizes"):
+        pictures["hierarchy"] = hierarchy_figure(system, f"\n{when}" if when else "")
+    return pictures
+
+
+def unconditional_pictures(system, x: Tensor | None, labels: Tensor | None, z: Tensor, n_images: int, when: str) -> dict[str, Tensor]:
+    """The pictures of `draw_all` for a family without labels."""
     when = f"\n{when}" if when else ""
     n = len(z)
     cols = max(1, round(n**0.5))
@@ -140,6 +155,70 @@ def draw_all(
     if system.latent_dim == 2:
         pictures["codes"] = code_scatter(mu, labels[: len(mu)], when)
     return pictures
+
+
+def reconstruction_figure(system, x: Tensor, when: str, y: Tensor | None = None) -> Tensor:
+    """Inputs above their reconstructions, labelled (y: the labels a conditional family decodes with)."""
+    grid = make_grid(torch.cat([x, system.decode(system.encode(x, y), y)]), nrow=len(x))
+    row_labels = ["input", "reconstruction"]
+    col_labels = None if y is None else [f"y={int(v)}" for v in y]
+    return labelled_grid(grid, 2, len(x), f"Reconstructions of test images{when}", row_labels=row_labels, col_labels=col_labels)
+
+
+def class_samples(system, z: Tensor, classes: int) -> Tensor:
+    """A grid with one row per class: row c decodes the same draws z (M, D) with label c, so a column keeps its style."""
+    labels = torch.arange(classes, device=z.device).repeat_interleave(len(z))  # (classes * M,)
+    return make_grid(system.decode(z.repeat(classes, 1), labels), nrow=len(z))
+
+
+@torch.no_grad()
+def conditional_pictures(
+    system, x: Tensor | None, labels: Tensor | None, z: Tensor, n_images: int, when: str, label: int | None = None
+) -> dict[str, Tensor]:
+    """A conditional family's pictures: a row of prior draws per class, samples of one label, reconstructions."""
+    when = f"\n{when}" if when else ""
+    classes, cols = system.model.classes, min(len(z), 10)
+    pictures = {"class_samples": labelled_grid(
+        class_samples(system, z[:cols], classes), classes, cols, f"Samples p(x|z, y), one row per class y, z fixed down each column{when}",
+        row_labels=[f"y={c}" for c in range(classes)], col_labels=[f"z{i + 1}" for i in range(cols)],
+    )}  # fmt: skip
+    if label is not None:
+        n = len(z)
+        side = max(1, round(n**0.5))
+        grid = make_grid(system.decode(z, torch.full((n,), label, device=z.device)), nrow=side)
+        pictures[f"samples_label{label}"] = labelled_grid(grid, -(-n // side), side, f"Samples of label y={label}{when}")
+    if x is not None:
+        shown, y = x[:n_images], labels[:n_images].to(x.device)
+        pictures["reconstructions"] = reconstruction_figure(system, shown, when, y)
+    return pictures
+
+
+@torch.no_grad()
+def codebook_pictures(system, x: Tensor | None, z: Tensor, n_images: int, when: str) -> dict[str, Tensor]:
+    """A VQ-VAE's pictures: decoded draws of its prior over codes (saying which prior) and reconstructions."""
+    when = f"\n{when}" if when else ""
+    learned = system.model.code_prior.learned
+    prior = "the learned autoregressive prior over codes" if learned else "a uniform prior over codes (not learned)"
+    n = len(z)
+    cols = max(1, round(n**0.5))
+    pictures = {"samples": labelled_grid(prior_samples(system, z), -(-n // cols), cols, f"Samples from {prior}{when}")}
+    if x is not None:
+        pictures["reconstructions"] = reconstruction_figure(system, x[:n_images], when)
+    return pictures
+
+
+@torch.no_grad()
+def hierarchy_figure(system, when: str = "", rows: int = 8, cols: int = 8, seed: int = 0) -> Tensor:
+    """What each layer of a stack holds: row r fixes one draw of the top layer, columns draw the layers below it."""
+    model = system.model
+    generator = torch.Generator().manual_seed(seed)
+    top = model.sample_latents(rows, generator).split(model.layer_sizes, dim=1)[-1]  # (rows, D_L)
+    zs = [top.repeat_interleave(cols, dim=0)]  # (rows * cols, D_L)
+    for layer in reversed(model.down):
+        zs.insert(0, model.sample_below(layer, zs[0], generator))
+    grid = make_grid(system.decode(torch.cat(zs, dim=1)), nrow=cols)
+    return labelled_grid(grid, rows, cols, f"Top layer fixed along each row, the layers below drawn anew{when}",
+                         row_labels=[f"z{len(model.layer_sizes)} #{r + 1}" for r in range(rows)])  # fmt: skip
 
 
 def traversal_figure(system, x: Tensor, usage: Tensor, when: str = "", steps: int = 9) -> Tensor:
@@ -202,8 +281,23 @@ def draw_checkpoint(cfg) -> list[Path]:
         x, labels = images[: max(cfg.n_images, cfg.n_codes)].to(system.device).float() / 255, labels[: cfg.n_codes]
     except ConfigError as err:
         log.warning("No test images (%s): drawing the prior's pictures only", err)
+    label = check_label(cfg.get("label"), system.model, train_cfg)
     z = system.sample_latents(n, torch.Generator().manual_seed(cfg.seed))
     out_dir = Path(cfg.out_dir) if cfg.get("out_dir") else run_dir_of(ckpt_path.resolve()) / "samples"
-    paths = save_pictures(draw_all(system, x, labels, z, cfg.n_images, when=f"from {ckpt_path.name}"), out_dir)
+    paths = save_pictures(draw_all(system, x, labels, z, cfg.n_images, when=f"from {ckpt_path.name}", label=label), out_dir)
     log.info("Written: %s", ", ".join(str(p) for p in paths))
     return paths
+
+
+def check_label(label, model, train_cfg) -> int | None:
+    """sample.py's label=: a class of a conditional model, or None."""
+    from vae.errors import ConfigError, check_int
+
+    if label is None:
+        return None
+    if not getattr(model, "conditional", False):
+        family = train_cfg.family._target_.split(".")[-2]
+        raise ConfigError(f"label={label} needs a conditional model (family=cvae), but this checkpoint is family={family}: drop label=")
+    if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < model.classes:
+        raise ConfigError(f"label={label} is invalid: this model knows labels 0 to {model.classes - 1}")
+    return check_int("label", label, 0)

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from vae.assemble import build_model, build_objective
 from vae.compat import should_write_step_logs
-from vae.errors import TrainingDiverged, divergence_message
+from vae.errors import ConfigError, TrainingDiverged, divergence_message
 from vae.optim import optimizers
 
 
@@ -38,13 +38,13 @@ class VAE(L.LightningModule):
     def latent_dim(self) -> int:
         return self.model.latent_dim
 
-    def encode(self, x: Tensor) -> Tensor:
-        """x (B, C, H, W) -> the code (B, D), float32: what pictures and metrics use."""
-        return self.model.encode(x)
+    def encode(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """x (B, C, H, W) -> the code (B, D), float32: what pictures and metrics use. y: labels, for a conditional family."""
+        return self.model.encode(x, y)
 
-    def decode(self, z: Tensor) -> Tensor:
-        """z (B, D) -> E[x|z] (B, C, H, W) in [0, 1]."""
-        return self.model.decode(z)
+    def decode(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        """z (B, D) -> E[x|z] (B, C, H, W) in [0, 1]. y: labels, for a conditional family."""
+        return self.model.decode(z, y)
 
     def sample_latents(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """n draws (n, D) of the prior p(z), on the system's device."""
@@ -53,10 +53,24 @@ class VAE(L.LightningModule):
     def setup(self, stage: str) -> None:
         if getattr(self.objective, "dataset_size", 0) is None:  # beta-TCVAE's estimator needs N
             self.objective.dataset_size = len(self.trainer.datamodule.splits["train"][0])
+        if getattr(self.model, "conditional", False):  # once, not a sync per step
+            self.trainer.datamodule.setup(stage)
+            labels = torch.cat([y for _, y in self.trainer.datamodule.splits.values()])
+            if int(labels.max()) >= self.model.classes:
+                raise ConfigError(
+                    f"family.classes={self.model.classes} but the data has labels up to {int(labels.max())}: "
+                    "give family.classes=null (counted from the data) or a larger number"
+                )
 
     def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
         x, y = batch
-        terms = self.objective(self.model.draw(x, y, k=self.objective.k), self.global_step)
+        draw = self.model.draw(x, y, k=self.objective.k)
+        terms = self.objective(draw, self.global_step)
+        if draw.extra_loss:  # a family's own terms (VQ-VAE: codebook and commitment), logged beside the objective's
+            terms = terms | draw.extra_loss | {"loss": terms["loss"] + sum(draw.extra_loss.values())}
+        terms |= draw.logged  # a family's diagnostics (the KL of each layer, codebook perplexity)
+        if stage == "test":  # a figure the family has no meaning for is left out, not printed wrong
+            terms = {name: v for name, v in terms.items() if name not in getattr(self.model, "not_applicable", {})}
         loss = terms["loss"].mean()
         on_step = stage == "train"  # train per step; val and test as epoch means, reduced across ranks
         if on_step:

@@ -23,28 +23,37 @@ class VAEModel(nn.Module):
     def latent_dim(self) -> int:
         return self.posterior.latent_dim
 
-    def base(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def features(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """What the posterior sees: the encoder's features of x (B, F). A conditional family adds y."""
+        return self.encoder(x)
+
+    def decoder_input(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        """What the decoder sees: z (N, D). A conditional family adds y."""
+        return z
+
+    def base(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """x -> (mu, logvar) of the posterior's base Gaussian: VampPrior's components."""
-        return self.posterior.base(self.encoder(x))
+        return self.posterior.base(self.features(x, y))
 
     def draw(self, x: Tensor, y: Tensor | None = None, k: int = 1) -> Draw:
         """x (B, C, H, W) -> a Draw of K codes per example."""
         batch = len(x)
-        z, log_q, gaussian = self.posterior(self.encoder(x), k)  # (K, B, D), (K, B)
-        params = self.decoder(z.flatten(0, 1))  # (K * B, C * params_per_pixel, H, W)
+        z, log_q, gaussian = self.posterior(self.features(x, y), k)  # (K, B, D), (K, B)
+        y_rep = None if y is None else y.repeat(k)  # (K * B,), in z.flatten(0, 1)'s order
+        params = self.decoder(self.decoder_input(z.flatten(0, 1), y_rep))  # (K * B, C * params_per_pixel, H, W)
         x_rep = x.expand(k, *x.shape).flatten(0, 1)  # (K * B, C, H, W)
         log_px_z = self.likelihood.log_prob(params, x_rep).view(k, batch)
         kl = gaussian_kl(*gaussian) if self.closed_form_kl else None
         return Draw(log_px_z, self.prior.log_prob(z, self.base), log_q, z, kl, gaussian)
 
     def encode(self, x: Tensor, y: Tensor | None = None) -> Tensor:
-        return self.posterior.mean(self.encoder(x)).float()
+        return self.posterior.mean(self.features(x, y)).float()
 
     def decode(self, z: Tensor, y: Tensor | None = None) -> Tensor:
-        return self.likelihood.mean(self.decoder(z))
+        return self.likelihood.mean(self.decoder(self.decoder_input(z, y)))
 
     def sample_latents(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         return self.prior.sample(n, self.base, generator)
 
     def sample(self, n: int, y: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
-        return self.decode(self.sample_latents(n, generator))
+        return self.decode(self.sample_latents(n, generator), y)

@@ -1,0 +1,104 @@
+"""A VAE with two or more stochastic layers (Burda et al. 2016, "Importance Weighted Autoencoders",
+Sec. 5 and Appendix C; the hierarchy of Rezende et al. 2014).
+
+q(z1, ..., zL | x) = q(z1|x) q(z2|z1) ... q(zL|z(L-1)),   p(x, z) = p(zL) p(z(L-1)|zL) ... p(z1|z2) p(x|z1).
+The x-side nets are `model=`'s (Burda's preset: `model=burda`, 784-200-200, tanh) and the posterior
+of z1 is `posterior=`'s; between stochastic layers sit small MLPs with diagonal Gaussian heads
+(Burda: q(z2|z1) 100-100-100-50, p(z1|z2) 50-100-100-100). The top layer's prior is `prior=`'s.
+A Draw's z is the concatenation [z1, ..., zL] and its densities are the full hierarchical ones,
+so the ELBO, the IWAE bound and evaluation's log p(x) need nothing else.
+"""
+
+import torch
+from torch import Tensor, nn
+
+from vae.distributions import log_normal, reparameterize
+from vae.draw import Draw
+from vae.errors import ConfigError, check_int
+from vae.nets.mlp import check_hidden, mlp
+
+
+class GaussianLayer(nn.Module):
+    """z_in (..., D_in) -> MLP -> (mu, logvar) (..., D_out): one conditional diagonal Gaussian between layers."""
+
+    def __init__(self, in_dim: int, out_dim: int, hidden: list[int], activation: str):
+        super().__init__()
+        self.net = nn.Sequential(mlp([in_dim, *hidden], activation), nn.Linear(hidden[-1], 2 * out_dim))
+
+    def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        mu, logvar = self.net(z).float().chunk(2, dim=-1)
+        return mu, logvar
+
+
+class HVAEModel(nn.Module):
+    """x -> z1 -> ... -> zL bottom-up (inference); zL -> ... -> z1 -> x top-down (generation)."""
+
+    closed_form_kl = False  # the KL of a stack has no closed form: objectives use log q - log p
+
+    def __init__(self, encoder, decoder, posterior, prior, likelihood, latents: list[int], hidden: list[int], activation: str = "tanh"):
+        super().__init__()
+        self.encoder, self.decoder, self.posterior, self.prior, self.likelihood = encoder, decoder, posterior, prior, likelihood
+        self.layer_sizes = check_latents(latents)
+        hidden = check_hidden(hidden)
+        pairs = list(zip(self.layer_sizes, self.layer_sizes[1:]))
+        self.up = nn.ModuleList(GaussianLayer(lower, upper, hidden, activation) for lower, upper in pairs)  # q(z(i+1)|z(i))
+        self.down = nn.ModuleList(GaussianLayer(upper, lower, hidden, activation) for lower, upper in pairs)  # p(z(i)|z(i+1))
+
+    @property
+    def latent_dim(self) -> int:
+        return sum(self.layer_sizes)
+
+    def split(self, z: Tensor) -> list[Tensor]:
+        """[z1, ..., zL] from their concatenation (..., sum of sizes)."""
+        return list(z.split(self.layer_sizes, dim=-1))
+
+    def draw(self, x: Tensor, y: Tensor | None = None, k: int = 1) -> Draw:
+        """x (B, C, H, W) -> a Draw of K codes [z1, ..., zL] (K, B, sum of sizes) per example."""
+        batch = len(x)
+        z1, log_q1, _ = self.posterior(self.encoder(x), k)  # (K, B, D1), (K, B)
+        zs, log_qs = [z1], [log_q1]
+        for layer in self.up:  # bottom-up: z(i+1) ~ q(z(i+1)|z(i))
+            mu, logvar = layer(zs[-1])
+            zs.append(reparameterize(mu, logvar))
+            log_qs.append(log_normal(zs[-1], mu, logvar))
+        log_ps = [log_normal(lower, *layer(upper)) for layer, lower, upper in zip(self.down, zs, zs[1:])]  # p(z(i)|z(i+1))
+        log_ps.append(self.prior.log_prob(zs[-1], None))  # p(zL)
+        params = self.decoder(z1.flatten(0, 1))  # (K * B, C * params_per_pixel, H, W)
+        x_rep = x.expand(k, *x.shape).flatten(0, 1)
+        log_px_z = self.likelihood.log_prob(params, x_rep).view(k, batch)
+        kl_layers = {f"kl_layer{i + 1}": (q - p).mean(dim=0) for i, (q, p) in enumerate(zip(log_qs, log_ps))}  # (B,) each
+        return Draw(log_px_z, sum(log_ps), sum(log_qs), torch.cat(zs, dim=-1), logged=kl_layers)
+
+    def encode(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """[E[z1|x], E[z2|E[z1|x]], ...] (B, sum of sizes): the means up the stack."""
+        codes = [self.posterior.mean(self.encoder(x)).float()]
+        for layer in self.up:
+            codes.append(layer(codes[-1])[0])
+        return torch.cat(codes, dim=-1)
+
+    def decode(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        """E[x|z1] from the concatenated codes (N, sum of sizes): x depends on z1 alone."""
+        return self.likelihood.mean(self.decoder(self.split(z)[0]))
+
+    def sample_latents(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """Ancestral draws zL ~ p(zL), then each z(i) ~ p(z(i)|z(i+1)), concatenated (n, sum of sizes)."""
+        zs = [self.prior.sample(n, None, generator)]
+        for layer in reversed(self.down):
+            zs.insert(0, self.sample_below(layer, zs[0], generator))
+        return torch.cat(zs, dim=-1)
+
+    def sample_below(self, layer: GaussianLayer, upper: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """One draw of p(z(i)|z(i+1)) (n, D_i) with the caller's generator."""
+        mu, logvar = layer(upper)
+        eps = torch.randn(mu.shape, generator=generator).to(mu.device)
+        return mu + torch.exp(0.5 * logvar) * eps
+
+    def sample(self, n: int, y: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
+        return self.decode(self.sample_latents(n, generator))
+
+
+def check_latents(latents) -> list[int]:
+    sizes = [check_int("family.latents", size, 1) for size in latents]
+    if len(sizes) < 2:
+        raise ConfigError(f"family.latents={list(latents)} is invalid: give two or more layer sizes, bottom first, e.g. [100, 50]")
+    return sizes
