@@ -22,6 +22,7 @@ SOURCES = {  # name -> (torchvision class name, image shape)
     "kmnist": ("KMNIST", (1, 28, 28)),
     "cifar10": ("CIFAR10", (3, 32, 32)),
     "folder": (None, None),
+    "shapes": (None, (1, 64, 64)),  # rendered by vae.shapes.ShapesData (data=shapes)
 }
 
 
@@ -230,7 +231,7 @@ class ImageData(L.LightningDataModule):
             n_val = count(self.val_size, len(train[0]))
             train, val = split(*train, [len(train[0]) - n_val, n_val], self.split_seed)
         else:
-            images, labels = load_mnist5k() if self.source == "mnist5k" else load_folder(*self._folder_args())
+            images, labels = self.load()
             n_val, n_test = count(self.val_size, len(images)), count(self.test_size, len(images))
             if len(images) - n_val - n_test < 1:
                 raise ConfigError(f"data has {len(images)} images, too few for data.val_size + data.test_size + 1")
@@ -242,6 +243,14 @@ class ImageData(L.LightningDataModule):
         if device.type != "cpu":  # batches are then sliced on the GPU, no copy per step
             train, val, test = ((x.to(device), y.to(device)) for x, y in (train, val, test))
         self.splits = {"train": train, "val": val, "test": test}
+
+    def load(self) -> tuple[Tensor, Tensor]:
+        """The whole set, for sources without a split of their own: (N, C, H, W) uint8 images and labels."""
+        if self.source == "folder":
+            return load_folder(*self._folder_args())
+        if self.source == "shapes":
+            raise ConfigError("data.source=shapes is rendered by data=shapes (vae.shapes.ShapesData)")
+        return load_mnist5k()
 
     def _folder_args(self) -> tuple[str, int, int]:
         if not self.path:

@@ -17,6 +17,7 @@ from torch import Tensor
 from vae.distributions import gaussian_kl
 from vae.errors import ConfigError, check_int
 from vae.families.vqvae import perplexity
+from vae.metrics.suite import check_metrics, judge
 from vae.objectives.elbo import elbo_terms
 
 log = logging.getLogger(__name__)
@@ -176,6 +177,7 @@ def evaluate_checkpoint(cfg) -> dict:
     import json
 
     from hydra.utils import instantiate
+    from omegaconf import OmegaConf
     from tqdm import tqdm
 
     from vae.build import load_system
@@ -200,12 +202,14 @@ def evaluate_checkpoint(cfg) -> dict:
     torch.manual_seed(cfg.seed)
     system.to(pick_device(cfg.device))
     datamodule = instantiate(train_cfg.data)
+    names = check_metrics(cfg.get("metrics"), datamodule)  # before the long log p(x), not after
     datamodule.setup("test")
     batches = split_batches(datamodule, "test", system.device)
     images = len(datamodule.splits["test"][0])
     # a bar per batch: with k in the thousands a batch takes many seconds
     shown = tqdm(batches, total=-(-images // datamodule.batch_size), desc=f"log p(x), k={nll_samples}", unit="batch")
     metrics = {f"test/{name}": value for name, value in evaluate(system.model, shown, nll_samples, chunk_size).items()}
+    metrics |= judge(names, system, datamodule, OmegaConf.to_container(train_cfg.data, resolve=True), seed=cfg.seed)
     run_dir = run_dir_of(ckpt_path.resolve())
     results_file = run_dir / "results.json"  # merged: what training wrote (val/elbo, ...) stays
     kept = json.loads(results_file.read_text()) if results_file.is_file() else {}

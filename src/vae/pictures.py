@@ -100,7 +100,9 @@ def manifold(system, n: int = 20) -> Tensor:
 
 
 def code_scatter(mu: Tensor, labels: Tensor, when: str = "") -> Tensor:
-    """A scatter plot of 2-D codes coloured by label, with a legend, as an RGB image. mu: (N, 2), labels: (N,)"""
+    """A scatter plot of 2-D codes coloured by label, with a legend, as an RGB image. mu: (N, 2), labels: (N,)
+    or factor labels (N, K) (data=shapes), coloured by the first factor."""
+    labels = labels[:, 0] if labels.ndim == 2 else labels
     return scatter_by_label(mu, labels, title=f"Test codes E[z|x] by label{when}")
 
 

@@ -29,6 +29,10 @@ K = "k"  # the column of importance samples behind each test/nll (results.json: 
 SELECTION_METRIC = "val/elbo"  # the best epoch's validation ELBO, higher is better: what sweeps select on
 METRICS = ["test/nll", K, "val/elbo", "test/elbo", "test/rec", "test/kl", "test/bpd", "test/active_units"]
 SOURCE = {K: "test/nll_samples"}  # a column whose results.json key differs from its name
+JUDGED = [  # metrics=[...]: columns shown where some run has them
+    "test/mig", "test/dci_disentanglement", "test/dci_completeness", "test/dci_informativeness", "test/factor_vae",
+    "test/fid", "test/fid_reference", "test/precision", "test/recall",
+]  # fmt: skip
 
 
 def parse_override(text: str) -> tuple[str, str]:
@@ -81,10 +85,11 @@ def summary_rows(runs: list[dict]) -> tuple[list[dict], str]:
     SELECTION_METRIC instead. Runs without the ranking metric come last.
     """
     swept = swept_keys(runs)
+    judged = [metric for metric in JUDGED if any(metric in run["results"] for run in runs)]
     rows = []
     for run in runs:
         row = {"run": run["run"], **{key: run["overrides"].get(key, "") for key in swept}}
-        row |= {metric: run["results"].get(SOURCE.get(metric, metric)) for metric in METRICS}
+        row |= {metric: run["results"].get(SOURCE.get(metric, metric)) for metric in METRICS + judged}
         row["overrides"] = ",".join(f"{k}={v}" if v else k for k, v in run["overrides"].items())
         rows.append(row)
     ks = sorted({row[K] for row in rows if row[MAIN_METRIC] is not None}, key=str)
@@ -114,7 +119,7 @@ def markdown_table(rows: list[dict]) -> str:
         if value is None:
             return "no results" if name == MAIN_METRIC else ""  # failed, or still running
         if isinstance(value, float):
-            return f"{value:.4f}" if name.endswith("bpd") else f"{value:.2f}"
+            return f"{value:.4f}" if name.endswith("bpd") else f"{value:.3f}" if name in JUDGED and "fid" not in name else f"{value:.2f}"
         return str(value).replace("|", "\\|")
 
     names = list(rows[0])

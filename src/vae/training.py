@@ -25,6 +25,7 @@ from vae.errors import (
 from vae.evaluation import evaluate_test_split, format_table
 from vae.files import write_json
 from vae.loggers import report_results
+from vae.metrics.suite import check_metrics, judge
 from vae.report import write_report
 from vae.resume import starting_checkpoint, stop_on_sigterm, stop_testing_on_sigterm
 
@@ -50,6 +51,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         check_number("optimizer.lr", cfg.optimizer.get("lr", 0.0), 0.0)
         L.seed_everything(cfg.seed, workers=True, verbose=False)
         datamodule = instantiate(cfg.data)
+        check_metrics(cfg.get("metrics"), datamodule)  # metrics=[...] judged at the end: fail before fitting
         system = buildable(cfg, lambda: build_system(cfg))
         ckpt_path = starting_checkpoint(cfg, system.state_dict())  # ckpt_path=, or resume=<run folder>'s last.ckpt
         refused = trainer_type_error(cfg.trainer)
@@ -120,6 +122,8 @@ def fit_and_test(cfg: DictConfig, trainer: L.Trainer, system, datamodule, ckpt_p
             max_batches = limit if type(limit) is int else None
             evaluation = evaluate_test_split(system, datamodule, cfg.nll_samples, max_batches=max_batches)
             results = evaluation | results  # trainer.test's figures, reduced across ranks, win where both give one
+            data_config = OmegaConf.to_container(cfg.data, resolve=True)
+            results |= judge(cfg.get("metrics"), system, datamodule, data_config, seed=cfg.seed)  # metrics=[mig,fid,...]
             final = {k: v for k, v in results.items() if k.startswith(("test/", "val/"))}
             report_results(trainer.loggers, final, trainer.global_step)
             write_json(run_dir / "results.json", {**results, "checkpoint": best, "run_dir": str(run_dir)})
