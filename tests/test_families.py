@@ -15,7 +15,7 @@ import torch
 from omegaconf import OmegaConf
 from torch.distributions import Normal
 
-from conftest import TINY, make_config, run_script, write_image_folder
+from conftest import TINY, WITH_PICTURES, make_config, run_script, write_image_folder
 from vae.errors import ConfigError, user_error_message
 from vae.evaluation import evaluate
 from vae.families.vqvae import VectorQuantizer, perplexity
@@ -198,8 +198,7 @@ def train_losses(run_dir) -> list[float]:
 @pytest.mark.parametrize("family", TRAININGS)
 def test_each_family_trains_draws_reports_and_round_trips_its_checkpoint(tmp_path, family):
     overrides, metrics, pictures = TRAININGS[family]
-    args = [*TINY, f"family={family}", *overrides, "+trainer.limit_train_batches=16", "nll_samples=4"]
-    args.remove("+trainer.limit_train_batches=3")
+    args = [*TINY, *WITH_PICTURES, f"family={family}", *overrides, "trainer.limit_train_batches=16", "nll_samples=4"]
     results = train(make_config(tmp_path, args))
     losses = train_losses(tmp_path)
     assert len(losses) == 16 and sum(losses[-4:]) < sum(losses[:4]), losses  # the loss falls
@@ -220,7 +219,7 @@ def test_each_family_trains_draws_reports_and_round_trips_its_checkpoint(tmp_pat
 
 
 def test_sample_py_refuses_a_label_for_an_unconditional_model_in_one_line(tmp_path):
-    train(make_config(tmp_path, [*TINY, "nll_samples=1", "callbacks.images.every_n_epochs=0"]))
+    train(make_config(tmp_path, [*TINY, "nll_samples=1"]))
     result = run_script("sample.py", f"ckpt_path={tmp_path / 'checkpoints' / 'last.ckpt'}", "label=7", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip() == "error: label=7 needs a conditional model (family=cvae), but this checkpoint is family=vae: drop label="
