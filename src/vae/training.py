@@ -11,7 +11,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from vae import run_folder
+from vae.run_folder import hold, record
 from vae.build import build_system, build_trainer
 from vae.errors import (
     ConfigError,
@@ -45,7 +45,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     except OSError as err:
         raise ConfigError(f"paths.output_dir={run_dir} cannot be written ({err.strerror}): choose another") from None
     config_yaml = OmegaConf.to_yaml(cfg)  # as composed, before a resume adds its W&B run id
-    with run_folder.hold(run_dir, resume=bool(cfg.get("resume"))):  # one run per folder
+    with hold(run_dir, resume=bool(cfg.get("resume"))):  # one run per folder
         check_int("nll_samples", cfg.nll_samples, 1)  # used at the end: fail before fitting, not after
         check_int("seed", cfg.seed, 0, 2**32 - 1)  # numpy's range, which seed_everything feeds
         check_number("optimizer.lr", cfg.optimizer.get("lr", 0.0), 0.0)
@@ -63,7 +63,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
             if find_config_error(err) is not None:
                 raise
             raise ConfigError(trainer_refusal(err, cfg.trainer)) from None
-        run_folder.record(run_dir, config_yaml)  # the checks passed: from here on the folder is this run's
+        record(run_dir, config_yaml)  # the checks passed: from here on the folder is this run's
         return fit_and_test(cfg, trainer, system, datamodule, ckpt_path, run_dir)
 
 
