@@ -31,7 +31,7 @@ def test_groups_hold_the_designed_options():
 @pytest.mark.parametrize("data", options("data"))
 @pytest.mark.parametrize("latent", [1, 16])
 def test_model_and_data_compose_into_a_system(tmp_path, model, data, latent):
-    cfg = make_config(tmp_path, [f"model={model}", f"data={data}", f"latent={latent}", "++data.path=unused"])
+    cfg = make_config(tmp_path, [f"model={model}", f"data={data}", f"latent={latent}", *(["data.path=unused"] if data == "folder" else [])])
     datamodule = instantiate(cfg.data)
     assert isinstance(datamodule, ImageData)
     system = build_system(cfg)
