@@ -165,3 +165,18 @@ def test_training_writes_every_picture_and_sample_py_draws_them_from_the_checkpo
     assert {path.stem for path in (tmp_path / "samples").glob("*.png")} == ALL
     with Image.open(tmp_path / "samples" / "samples.png") as picture:
         assert picture.size == expected_pixels(torch.zeros(1, 4 * 30 + 2, 4 * 30 + 2), False, False)  # n=16: 4 x 4
+
+
+def test_traversals_rank_dimensions_by_their_kl_where_it_has_a_closed_form():
+    from vae.evaluation import activity, kl_per_dimension
+    from vae.pictures import dimension_usage
+
+    x = torch.rand(16, 1, 28, 28)
+    system = tiny_vae(4)
+    usage, measure = dimension_usage(system, x, system.encode(x))
+    assert measure == "KL" and usage.shape == (4,)
+    torch.testing.assert_close(usage, kl_per_dimension(*system.model.base(x)).mean(0))
+    mixture = build_system(make_config(Path("unused"), ["latent=4", "model.hidden=[32]", "prior=mog"])).eval()
+    usage, measure = dimension_usage(mixture, x, mixture.encode(x))  # no per-dimension KL against a mixture
+    assert measure == "var"
+    torch.testing.assert_close(usage, activity(mixture.encode(x)))

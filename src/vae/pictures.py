@@ -14,7 +14,7 @@ from torch import Tensor
 from torch.distributions import Normal
 from torchvision.utils import make_grid, save_image
 
-from vae.evaluation import activity
+from vae.evaluation import activity, kl_per_dimension
 from vae.figures import labelled_grid, scatter_by_label
 
 TRAVERSAL_SPAN = 3.0  # traversals sweep each dimension over [-3, 3], +-3 standard deviations of the N(0, 1) prior
@@ -146,7 +146,7 @@ def unconditional_pictures(system, x: Tensor | None, labels: Tensor | None, z: T
     pictures["reconstructions"] = labelled_grid(grid, 2, len(shown), f"Reconstructions of test images{when}",
                                                 row_labels=["input", "reconstruction"])  # fmt: skip
     mu = encode_mean(system, x)  # (N, D)
-    pictures["traversals"] = traversal_figure(system, shown[:1], activity(mu), when)
+    pictures["traversals"] = traversal_figure(system, shown[:1], *dimension_usage(system, x, mu), when)
     steps = 10
     grid = interpolations(system, shown[:half], shown[-half:], steps)
     pictures["interpolations"] = labelled_grid(
@@ -223,16 +223,29 @@ def hierarchy_figure(system, when: str = "", rows: int = 8, cols: int = 8, seed:
                          row_labels=[f"z{len(model.layer_sizes)} #{r + 1}" for r in range(rows)])  # fmt: skip
 
 
-def traversal_figure(system, x: Tensor, usage: Tensor, when: str = "", steps: int = 9) -> Tensor:
-    """Traversals of x (1, C, H, W) along the most used dimensions, sorted and labelled by `usage` (D,):
-    Var_x E[z_d|x], the spread of the posterior means over the test images."""
+def dimension_usage(system, x: Tensor, mu: Tensor) -> tuple[Tensor, str]:
+    """How much each latent dimension is used, (D,), and the measure's name: the mean KL(q(z_d|x) || N(0, 1))
+    over the test images where it has a closed form (a Gaussian posterior against N(0, I)), else the
+    activity Var_x E[z_d|x] (Burda et al. 2016, Sec. 5.2)."""
+    model = system.model
+    if getattr(model, "closed_form_kl", False) and hasattr(model, "base"):
+        return kl_per_dimension(*model.base(x)).mean(dim=0), "KL"
+    return activity(mu), "var"
+
+
+USAGE_MEANING = {"KL": "KL: mean KL(q(z_d|x) || N(0, 1)) in nats", "var": "var: Var_x E[z_d|x]"}
+
+
+def traversal_figure(system, x: Tensor, usage: Tensor, measure: str = "var", when: str = "", steps: int = 9) -> Tensor:
+    """Traversals of x (1, C, H, W) along the most used dimensions, sorted and labelled by `usage` (D,),
+    `measure` naming it ("KL" or "var", see `dimension_usage`)."""
     dims = most_used_dimensions(usage, TRAVERSAL_DIMS)
     values = torch.linspace(-TRAVERSAL_SPAN, TRAVERSAL_SPAN, steps).tolist()
     title = f"Traversals of a test image: the {len(dims)} most used of {len(usage)} dimensions{when}"
     return labelled_grid(
         traversals(system, x, dims, steps), len(dims), steps, title,
-        row_labels=[f"z{d}  var {float(usage[d]):.2f}" for d in dims], col_labels=[f"{v:g}" for v in values],
-        xlabel="z_d (the others stay at the image's code); var: Var_x E[z_d|x] over the test images",
+        row_labels=[f"z{d}  {measure} {float(usage[d]):.2f}" for d in dims], col_labels=[f"{v:g}" for v in values],
+        xlabel=f"z_d (the others stay at the image's code); {USAGE_MEANING[measure]} over the test images",
     )  # fmt: skip
 
 
