@@ -233,7 +233,7 @@ def dimension_usage(system, x: Tensor, mu: Tensor) -> tuple[Tensor, str]:
     return activity(mu), "var"
 
 
-USAGE_MEANING = {"KL": "KL: mean KL(q(z_d|x) || N(0, 1)) in nats", "var": "var: Var_x E[z_d|x]"}
+USAGE_MEANING = {"KL": "KL: mean KL(q(z_d|x) || N(0,1)), nats", "var": "var: Var_x E[z_d|x]"}
 
 
 def traversal_figure(system, x: Tensor, usage: Tensor, measure: str = "var", when: str = "", steps: int = 9) -> Tensor:
@@ -245,7 +245,7 @@ def traversal_figure(system, x: Tensor, usage: Tensor, measure: str = "var", whe
     return labelled_grid(
         traversals(system, x, dims, steps), len(dims), steps, title,
         row_labels=[f"z{d}  {measure} {float(usage[d]):.2f}" for d in dims], col_labels=[f"{v:g}" for v in values],
-        xlabel=f"z_d (the others stay at the image's code); {USAGE_MEANING[measure]} over the test images",
+        xlabel=f"z_d (others at the image's code); {USAGE_MEANING[measure]}",
     )  # fmt: skip
 
 
