@@ -11,7 +11,6 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from vae.run_folder import hold, record
 from vae.build import build_system, build_trainer
 from vae.errors import (
     ConfigError,
@@ -28,6 +27,7 @@ from vae.loggers import report_results
 from vae.metrics.suite import check_metrics, judge
 from vae.report import write_report
 from vae.resume import starting_checkpoint, stop_on_sigterm, stop_testing_on_sigterm
+from vae.run_folder import hold, record
 
 log = logging.getLogger(__name__)
 logging.getLogger("lightning").handlers.clear()  # its own console handler doubles every line under Hydra's
