@@ -39,7 +39,7 @@ class VAEModel(nn.Module):
         """x (B, C, H, W) -> a Draw of K codes per example."""
         batch = len(x)
         z, log_q, gaussian = self.posterior(self.features(x, y), k)  # (K, B, D), (K, B)
-        y_rep = None if y is None else y.repeat(k)  # (K * B,), in z.flatten(0, 1)'s order
+        y_rep = None if y is None else y.repeat(k, *[1] * (y.dim() - 1))  # (K * B, ...), in z.flatten(0, 1)'s order
         params = self.decoder(self.decoder_input(z.flatten(0, 1), y_rep))  # (K * B, C * params_per_pixel, H, W)
         x_rep = x.expand(k, *x.shape).flatten(0, 1)  # (K * B, C, H, W)
         log_px_z = self.likelihood.log_prob(params, x_rep).view(k, batch)
