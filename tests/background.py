@@ -36,6 +36,7 @@ class Throttle(L.Callback):
 def start(cwd: Path, *args: str) -> subprocess.Popen:
     """`src/train.py` in the background; stderr goes to a file (a pipe nobody reads could fill and block it)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT / "tests")}
+    env.pop("WANDB_SERVICE", None)  # its own W&B service, not the one an in-process test left in this process's env
     stderr = open(cwd / f"stderr-{time.monotonic_ns()}.txt", "w+")
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "src" / "train.py"), *args],

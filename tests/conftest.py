@@ -28,6 +28,7 @@ def run_cli(tmp_path):
 
     def run(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env.pop("WANDB_SERVICE", None)  # its own W&B service, not the one an in-process test started
         return subprocess.run(
             [sys.executable, str(ROOT / "src" / "train.py"), *args],
             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout,
@@ -79,7 +80,8 @@ def run_script(script: str, *args: str, cwd: Path, env: dict | None = None, time
     """
     import subprocess
 
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"} if env is None else env
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"} if env is None else dict(env)
+    env.pop("WANDB_SERVICE", None)  # its own W&B service, not the one an in-process test started
     return subprocess.run(
         [sys.executable, str(ROOT / "src" / script), *args],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
