@@ -102,10 +102,14 @@ def test_wandb_with_an_unreachable_server_falls_back_to_offline_in_bounded_time(
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
     env |= {"HOME": str(tmp_path), "PYTHONPATH": str(ROOT / "src"), "WANDB_API_KEY": "k" * 40}
     env |= {"WANDB_BASE_URL": "http://127.0.0.1:9", "WANDB_HTTP_TIMEOUT": "2"}  # port 9: nothing listens
-    code = "from vae.loggers import wandb_offline_reason; print(wandb_offline_reason())"
-    start = time.monotonic()
+    # the login itself is timed inside the child: importing torch, Lightning and W&B is not what is bounded
+    code = (
+        "import time; from vae.loggers import wandb_offline_reason; start = time.monotonic(); "
+        "print(wandb_offline_reason()); print(f'login_s={time.monotonic() - start:.1f}')"
+    )
     command = [sys.executable, "-c", code]
-    result = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)  # a hang fails
+    result = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180)  # a hang fails
     assert result.returncode == 0, result.stderr[-2000:]
     assert "did not accept the login" in result.stdout
-    assert time.monotonic() - start < 45
+    login_s = float(result.stdout.rsplit("login_s=", 1)[1])
+    assert login_s < 45, result.stdout
