@@ -110,6 +110,6 @@ def test_wandb_with_an_unreachable_server_falls_back_to_offline_in_bounded_time(
     command = [sys.executable, "-c", code]
     result = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180)  # a hang fails
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "did not accept the login" in result.stdout
+    assert "cannot be reached" in result.stdout
     login_s = float(result.stdout.rsplit("login_s=", 1)[1])
     assert login_s < 45, result.stdout

@@ -69,6 +69,9 @@ def wandb_offline_reason() -> str | None:
 
     if os.environ.get("WANDB_MODE"):
         return None
+    unreachable = server_unreachable(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai"))
+    if unreachable:  # asked before W&B's service starts: a service left retrying a dead server can hang the exit
+        return unreachable
     try:
         if not wandb.login(prompt=False, verify=True):  # a key from the env, settings or .netrc; never prompts
             return "no API key (run `wandb login` or set WANDB_API_KEY)"
@@ -76,6 +79,25 @@ def wandb_offline_reason() -> str | None:
         detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         return f"the server did not accept the login ({detail})"
     return None
+
+
+def server_unreachable(url: str) -> str | None:
+    """Why a TCP connection to the server of `url` fails within WANDB_HTTP_TIMEOUT seconds, or None.
+
+    Skipped (None) behind a proxy, which the connection would bypass: the login then finds out.
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")):
+        return None
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=float(os.environ.get("WANDB_HTTP_TIMEOUT", 10))):
+            return None
+    except OSError as err:  # refused, no route, no DNS, timed out
+        return f"the server {parts.hostname}:{port} cannot be reached ({err.strerror or type(err).__name__})"
 
 
 def wandb_logger(
