@@ -24,7 +24,7 @@ train: $(VENV)/.installed ## Train on the embedded default data (ARGS="model=con
 	$(PY) src/train.py $(ARGS)
 
 test: $(VENV)/.installed ## Run the test suite
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=20 tests
 
 lint: $(VENV)/.installed ## Lint (ruff) and type-check (mypy) the whole tree, as CI does
 	$(PY) -m ruff check .
