@@ -3,8 +3,12 @@ noise, and the resume and stop lines in train.log."""
 
 import csv
 import re
+import sys
 
+import pytest
 from conftest import TINY, run_script
+
+from vae.errors import train_command
 
 EPOCH_LINE = re.compile(r"epoch (\d+)/(\d+)  step (\d+)  train/loss \S+  val/elbo (\S+)  val/rec \S+  val/kl \S+  beta")
 
@@ -44,3 +48,12 @@ def test_a_diverged_run_writes_why_it_stopped_into_train_log(tmp_path):
     stopped = re.search(r"stopped at step (\d+): (training diverged at step \d+: .*)", log)
     assert stopped and error == f"error: {stopped.group(2)}"
     assert "stopped at step" not in result.stdout  # the console shows run_cli's line only
+
+
+@pytest.mark.parametrize(
+    ("argv0", "expected"),
+    [("/usr/bin/vae-train", "vae-train"), ("src/train.py", "python src/train.py"), ("-c", "python src/train.py")],
+)
+def test_a_message_names_the_command_the_user_ran(monkeypatch, argv0, expected):
+    monkeypatch.setattr(sys, "argv", [argv0, "resume=x"])
+    assert train_command() == expected

@@ -114,7 +114,7 @@ def test_sigterm_saves_a_checkpoint_and_says_how_to_resume(tmp_path):
     code, err = finish(process)
 
     assert code == 143, err[-3000:]
-    message = re.search(r"stopped by SIGTERM at step (\d+); resume with: python src/train.py (resume=\S+)", err)
+    message = re.search(r"stopped by SIGTERM at step (\d+); resume with: python \S*train\.py (resume=\S+)", err)
     assert message and "Traceback" not in err, err[-3000:]
     step = int(message.group(1))
     assert 0 < step < STEPS_PER_EPOCH and global_step(run / "checkpoints" / "last.ckpt") == step
@@ -157,7 +157,7 @@ def test_sigterm_in_the_test_phase_says_how_to_resume_and_the_resume_matches(tmp
     code, err = finish(process)
 
     assert code == 143 and "Traceback" not in err, err[-3000:]
-    message = re.search(r"stopped by SIGTERM at step (\d+), in the test phase; resume with: python src/train.py (resume=\S+)", err)
+    message = re.search(r"stopped by SIGTERM at step (\d+), in the test phase; resume with: python \S*train\.py (resume=\S+)", err)
     assert message, err[-3000:]
     assert int(message.group(1)) == EPOCHS * STEPS_PER_EPOCH and not (run / "results.json").exists()
 

@@ -94,11 +94,13 @@ class EpochSummary(L.Callback):
     def on_exception(self, trainer, pl_module, exception):
         from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+        from vae.errors import train_command
+
         if not trainer.is_global_zero:
             return
         if isinstance(exception, SIGTERMException):
-            file_log.warning("stopped by SIGTERM at step %d; resume with: python src/train.py resume=%s",
-                             trainer.global_step, trainer.default_root_dir)  # fmt: skip
+            file_log.warning("stopped by SIGTERM at step %d; resume with: %s resume=%s",
+                             trainer.global_step, train_command(), trainer.default_root_dir)  # fmt: skip
         else:
             file_log.error("stopped at step %d: %s", trainer.global_step, exception)
 

@@ -15,6 +15,18 @@ UNWRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIS
 DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
+def train_command() -> str:
+    """How this process was started, for messages that say what to run next: `vae-train` when
+    installed, `python src/train.py` in a checkout (as the script was named)."""
+    import os
+    import sys
+
+    script = sys.argv[0] if sys.argv else ""
+    if os.path.basename(script) == "vae-train":
+        return "vae-train"
+    return f"python {script}" if script.endswith("train.py") else "python src/train.py"
+
+
 class ConfigError(ValueError):
     """A problem the user can fix; its message names the bad value and what would be valid."""
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from vae.curves import draw_curves
+from vae.errors import train_command
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ def config_lines(run_dir: Path, config: dict | None) -> list[str]:
     lines = []
     overrides = read_yaml(run_dir / ".hydra" / "overrides.yaml")
     if overrides is not None:
-        lines += ["```", " ".join(["python src/train.py", *map(str, overrides)]), "```", ""]
+        lines += ["```", " ".join([train_command(), *map(str, overrides)]), "```", ""]
     hydra = read_yaml(run_dir / ".hydra" / "hydra.yaml") or {}
     choices = hydra.get("hydra", {}).get("runtime", {}).get("choices", {})
     rows = [(group, option) for group, option in choices.items() if not group.startswith("hydra") and option]

@@ -25,7 +25,7 @@ from omegaconf import DictConfig, open_dict
 
 from vae.checkpoints import check_fits, load_checkpoint
 from vae.compat import AppendingCSVLogger
-from vae.errors import ConfigError, RunStopped
+from vae.errors import ConfigError, RunStopped, train_command
 
 
 def resume_argv(argv: list[str]) -> list[str]:
@@ -93,7 +93,7 @@ def stop_on_sigterm(trainer: L.Trainer, run_dir: Path):
         if trainer.global_step == 0:
             raise RunStopped("stopped by SIGTERM before the first training step: nothing to resume") from None
         raise RunStopped(
-            f"stopped by SIGTERM at step {trainer.global_step}; resume with: python src/train.py resume={run_dir}"
+            f"stopped by SIGTERM at step {trainer.global_step}; resume with: {train_command()} resume={run_dir}"
         ) from None
 
 
@@ -112,7 +112,7 @@ def stop_testing_on_sigterm(trainer: L.Trainer, run_dir: Path):
     def stop(signum, frame):
         raise RunStopped(
             f"stopped by SIGTERM at step {trainer.global_step}, in the test phase; resume with: "
-            f"python src/train.py resume={run_dir}"
+            f"{train_command()} resume={run_dir}"
         )
 
     previous = signal.signal(signal.SIGTERM, stop)
