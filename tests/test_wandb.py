@@ -113,3 +113,15 @@ def test_wandb_with_an_unreachable_server_falls_back_to_offline_in_bounded_time(
     assert "cannot be reached" in result.stdout
     login_s = float(result.stdout.rsplit("login_s=", 1)[1])
     assert login_s < 45, result.stdout
+
+
+def test_a_dead_server_is_named_before_any_login_and_a_proxy_is_left_to_the_login(monkeypatch):
+    from vae.loggers import server_unreachable
+
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("WANDB_HTTP_TIMEOUT", "2")
+    reason = server_unreachable("http://127.0.0.1:9")  # port 9: nothing listens
+    assert reason and "127.0.0.1:9 cannot be reached" in reason
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # the connection would bypass the proxy: not asked
+    assert server_unreachable("http://127.0.0.1:9") is None
