@@ -6,8 +6,8 @@ import re
 import sys
 
 import pytest
-from conftest import TINY, run_script
 
+from conftest import TINY, run_script
 from vae.errors import train_command
 
 EPOCH_LINE = re.compile(r"epoch (\d+)/(\d+)  step (\d+)  train/loss \S+  val/elbo (\S+)  val/rec \S+  val/kl \S+  beta")
