@@ -125,3 +125,15 @@ def test_a_dead_server_is_named_before_any_login_and_a_proxy_is_left_to_the_logi
     assert reason and "127.0.0.1:9 cannot be reached" in reason
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # the connection would bypass the proxy: not asked
     assert server_unreachable("http://127.0.0.1:9") is None
+
+
+def test_a_key_is_found_in_the_environment_or_in_netrc_as_wandb_login_writes_it(monkeypatch, tmp_path):
+    from vae.loggers import api_key_given
+
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
+    assert not api_key_given("https://api.wandb.ai")  # no netrc file at all
+    (tmp_path / "netrc").write_text("machine api.wandb.ai\n  login user\n  password " + "k" * 40 + "\n")
+    assert api_key_given("https://api.wandb.ai") and not api_key_given("http://127.0.0.1:9")
+    monkeypatch.setenv("WANDB_API_KEY", "k" * 40)
+    assert api_key_given("http://127.0.0.1:9")

@@ -69,9 +69,11 @@ def wandb_offline_reason() -> str | None:
 
     if os.environ.get("WANDB_MODE"):
         return None
-    unreachable = server_unreachable(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai"))
-    if unreachable:  # asked before W&B's service starts: a service left retrying a dead server can hang the exit
-        return unreachable
+    url = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")
+    if api_key_given(url):  # then the server is asked before W&B's service starts: one left retrying can hang the exit
+        unreachable = server_unreachable(url)
+        if unreachable:
+            return unreachable
     try:
         if not wandb.login(prompt=False, verify=True):  # a key from the env, settings or .netrc; never prompts
             return "no API key (run `wandb login` or set WANDB_API_KEY)"
@@ -79,6 +81,19 @@ def wandb_offline_reason() -> str | None:
         detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         return f"the server did not accept the login ({detail})"
     return None
+
+
+def api_key_given(url: str) -> bool:
+    """Whether W&B has a key for `url` in WANDB_API_KEY or the netrc file where `wandb login` puts it."""
+    import netrc
+    from urllib.parse import urlsplit
+
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    try:
+        return netrc.netrc(os.environ.get("NETRC")).authenticators(urlsplit(url).hostname or "") is not None
+    except (OSError, netrc.NetrcParseError):  # no netrc file, or one W&B could not read either
+        return False
 
 
 def server_unreachable(url: str) -> str | None:
