@@ -20,6 +20,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from vae.schedules import burda2016_stages
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "datasets"
 PAPER = {  # Burda et al. 2016, Table 1: test NLL in nats, k = 5000
@@ -65,7 +67,8 @@ def reproduce(cell: str, args, threads: int) -> dict:
     eval_s = run(evaluate, out / "log.txt", threads)
     results = json.loads((out / "run" / "results.json").read_text())
     config = (out / "run" / ".hydra" / "config.yaml").read_text()
-    epochs = int(re.search(r"max_epochs: (\d+)", config).group(1))
+    found = re.search(r"max_epochs: (\d+)", config)  # else the preset's ${burda2016_epochs:${budget}}
+    epochs = int(found.group(1)) if found else sum(burda2016_stages(args.budget))
     ours, paper = results["test/nll"], PAPER.get(cell)
     return {
         "cell": cell, "paper": paper, "ours": round(ours, 2), "difference": None if paper is None else round(ours - paper, 2),
