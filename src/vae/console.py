@@ -16,6 +16,8 @@ import warnings
 import lightning as L
 from lightning.pytorch.callbacks import TQDMProgressBar
 
+from vae.errors import train_command
+
 log = logging.getLogger(__name__)
 file_log = logging.getLogger("vae.stop")  # train.log only (conf/train.yaml): the console gets run_cli's own line
 
@@ -93,8 +95,6 @@ class EpochSummary(L.Callback):
 
     def on_exception(self, trainer, pl_module, exception):
         from lightning.pytorch.utilities.exceptions import SIGTERMException
-
-        from vae.errors import train_command
 
         if not trainer.is_global_zero:
             return
