@@ -55,3 +55,11 @@ def test_a_run_without_batch_limits_evaluates_the_whole_test_split(tmp_path):
     assert math.isfinite(results["test/nll"]) and results["test/nll"] > 0
     assert results["test/nll"] <= -results["test/elbo"] + 5.0  # log p(x) is at least the ELBO, up to noise
     assert json.loads((tmp_path / "results.json").read_text())["test/nll_samples"] == 5
+
+
+def test_a_compiled_model_trains_and_evaluates_as_the_eager_one(tmp_path):
+    """model.compile=true wraps the system in torch.compile: the run gives the eager run's figures up to the
+    noise of its own random draws (inductor draws its own), and the closing evaluation uses the plain module."""
+    runs = {flag: train(make_config(tmp_path / flag, [*TINY, "seed=7", f"model.compile={flag}"])) for flag in ("false", "true")}
+    for name in ("test/elbo", "test/nll", "val/elbo"):
+        assert runs["true"][name] == pytest.approx(runs["false"][name], rel=0.02)
