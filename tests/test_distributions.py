@@ -1,6 +1,8 @@
 """The shared densities and the ELBO's pieces against independent oracles: torch.distributions and Monte Carlo."""
 
+import pytest
 import torch
+import torch.nn.functional as F
 from torch.distributions import Bernoulli, Categorical, Independent, MixtureSameFamily, Normal, kl_divergence
 
 from vae.distributions import (
@@ -47,6 +49,30 @@ def test_bernoulli_log_likelihood_is_stable_for_huge_logits():
     right, wrong = torch.tensor([[1.0, 0.0, 1.0]]), torch.tensor([[0.0, 1.0, 1.0]])
     assert bernoulli_log_likelihood(logits, right).item() > -1e-6  # log 1, not nan
     torch.testing.assert_close(bernoulli_log_likelihood(logits, wrong), torch.tensor([-200.0]))
+
+
+def test_bernoulli_log_likelihood_and_its_gradients_match_torchs_kernel_for_grey_pixels_and_any_logit():
+    """The CPU path (`BernoulliLogProb`) against torch's binary_cross_entropy_with_logits, in float64:
+    values and both gradients (autograd through torch's kernel is the oracle), x broadcast to the logits."""
+    logits = torch.randn(6, 1, 4, 5, dtype=torch.float64) * 4
+    logits[0, 0, 0, :4] = torch.tensor([80.0, -80.0, 1e4, -1e4])
+    logits.requires_grad_()
+    x = torch.rand(1, 1, 4, 5, dtype=torch.float64, requires_grad=True)  # grey pixels, one image for all six
+    ours = bernoulli_log_likelihood(logits, x)
+    oracle = -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").flatten(1).sum(1)
+    torch.testing.assert_close(ours, oracle)
+    weights = torch.randn(6, dtype=torch.float64)
+    grads = torch.autograd.grad((ours * weights).sum(), (logits, x))
+    expected = torch.autograd.grad((oracle * weights).sum(), (logits, x))
+    for got, want in zip(grads, expected):
+        torch.testing.assert_close(got, want)
+    assert torch.autograd.gradcheck(lambda l: bernoulli_log_likelihood(l, x.detach()), logits.detach().requires_grad_())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="the GPU path needs a GPU")
+def test_bernoulli_log_likelihood_is_the_same_on_the_gpu():
+    logits, x = torch.randn(8, 784) * 5, torch.rand(8, 784).round()
+    torch.testing.assert_close(bernoulli_log_likelihood(logits.cuda(), x.cuda()).cpu(), bernoulli_log_likelihood(logits, x))
 
 
 def test_gaussian_log_likelihood_matches_torch_distributions():
