@@ -66,13 +66,17 @@ def test_bernoulli_log_likelihood_and_its_gradients_match_torchs_kernel_for_grey
     expected = torch.autograd.grad((oracle * weights).sum(), (logits, x))
     for got, want in zip(grads, expected):
         torch.testing.assert_close(got, want)
-    assert torch.autograd.gradcheck(lambda l: bernoulli_log_likelihood(l, x.detach()), logits.detach().requires_grad_())
+    assert torch.autograd.gradcheck(
+        lambda logit: bernoulli_log_likelihood(logit, x.detach()), logits.detach().requires_grad_()
+    )
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="the GPU path needs a GPU")
 def test_bernoulli_log_likelihood_is_the_same_on_the_gpu():
     logits, x = torch.randn(8, 784) * 5, torch.rand(8, 784).round()
-    torch.testing.assert_close(bernoulli_log_likelihood(logits.cuda(), x.cuda()).cpu(), bernoulli_log_likelihood(logits, x))
+    torch.testing.assert_close(
+        bernoulli_log_likelihood(logits.cuda(), x.cuda()).cpu(), bernoulli_log_likelihood(logits, x)
+    )
 
 
 def test_gaussian_log_likelihood_matches_torch_distributions():
