@@ -62,13 +62,24 @@ class VAE(L.LightningModule):
                     "give family.classes=null (counted from the data) or a larger number"
                 )
 
-    def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
-        x, y = batch
+    def terms(self, x: Tensor, y: Tensor, step: int) -> dict:
+        """The step's maths: draw from the model and score the draw; (B,) tensors (or floats) by name, with `loss`.
+
+        `model.compile=true` compiles this method alone (`compile_maths`), not Lightning's logging around it.
+        """
         draw = self.model.draw(x, y, k=self.objective.k)
-        terms = self.objective(draw, self.global_step)
+        terms = self.objective(draw, step)
         if draw.extra_loss:  # a family's own terms (VQ-VAE: codebook and commitment), logged beside the objective's
             terms = terms | draw.extra_loss | {"loss": terms["loss"] + sum(draw.extra_loss.values())}
-        terms |= draw.logged  # a family's diagnostics (the KL of each layer, codebook perplexity)
+        return terms | draw.logged  # a family's diagnostics (the KL of each layer, codebook perplexity)
+
+    def compile_maths(self) -> None:
+        """torch.compile the step's maths; the module itself stays plain for Lightning, checkpoints and devices."""
+        self.terms = torch.compile(self.terms)
+
+    def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
+        x, y = batch
+        terms = self.terms(x, y, self.global_step)
         if stage == "test":  # a figure the family has no meaning for is left out, not printed wrong
             terms = {name: v for name, v in terms.items() if name not in getattr(self.model, "not_applicable", {})}
         loss = terms["loss"].mean()

@@ -7,7 +7,6 @@ import logging
 from pathlib import Path
 
 import lightning as L
-import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -101,11 +100,10 @@ def model_settings(cfg: DictConfig) -> list[tuple[str, str]]:
 
 
 def fit_and_test(cfg: DictConfig, trainer: L.Trainer, system, datamodule, ckpt_path, run_dir: Path) -> dict[str, float]:
-    # Lightning unwraps a compiled module for checkpoints; the closing evaluation uses the plain one, whose
-    # device Lightning tracks (the compiled wrapper's .to() moves the weights but not the module's `device`)
-    fitted = torch.compile(system) if cfg.model.get("compile") else system
+    if cfg.model.get("compile"):
+        system.compile_maths()
     with stop_on_sigterm(trainer, run_dir):  # SIGTERM: last.ckpt is saved, exit 143 with how to resume
-        trainer.fit(fitted, datamodule=datamodule, ckpt_path=ckpt_path)
+        trainer.fit(system, datamodule=datamodule, ckpt_path=ckpt_path)
     if trainer.global_step == 0:
         log.warning(
             "no training step was taken (trainer.max_epochs=%s, trainer.max_steps=%s): the test figures are those "
@@ -113,7 +111,7 @@ def fit_and_test(cfg: DictConfig, trainer: L.Trainer, system, datamodule, ckpt_p
         )  # fmt: skip
     with stop_testing_on_sigterm(trainer, run_dir):  # SIGTERM: exit 143 with how to redo the test phase
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        (results,) = trainer.test(fitted, datamodule=datamodule, ckpt_path=best or None, verbose=False)
+        (results,) = trainer.test(system, datamodule=datamodule, ckpt_path=best or None, verbose=False)
         results = {name: float(value) for name, value in results.items()}
         if trainer.checkpoint_callback and trainer.checkpoint_callback.best_model_score is not None:
             results["val/elbo"] = float(trainer.checkpoint_callback.best_model_score)  # the best epoch's
