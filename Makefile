@@ -6,7 +6,7 @@ ARGS ?=
 EPOCHS ?= 10
 CELLS ?= vae1-k1,vae1-k5,vae1-k50,iwae1-k1,iwae1-k5,iwae1-k50,vae2-k1,vae2-k5,vae2-k50,iwae2-k1,iwae2-k5,iwae2-k50
 BUDGET ?= 1.0
-BATCH ?= 20
+BATCH ?=
 JOBS ?= 1
 
 help: ## List the targets
@@ -48,7 +48,7 @@ bench-eval: $(VENV)/.installed ## Time log p(x), k = 5000, on the 10,000 MNIST t
 clean: ## Remove run outputs (keeps .venv)
 	rm -rf outputs/2* outputs/multirun outputs/slurm .pytest_cache build dist
 
-reproduce: $(VENV)/.installed ## Burda et al. 2016's Table 1 on full MNIST (CELLS=vae1-k1,iwae1-k5 BUDGET=0.1 BATCH=20 JOBS=1)
-	$(PY) benchmarks/reproduce.py --cells $(CELLS) --budget $(BUDGET) --batch-size $(BATCH) --jobs $(JOBS) $(REPRODUCE_ARGS)
+reproduce: $(VENV)/.installed ## Burda et al. 2016's Table 1 on full MNIST (CELLS=vae1-k1,iwae1-k5,recipe BUDGET=0.1 BATCH=128 JOBS=1)
+	$(PY) benchmarks/reproduce.py --cells $(CELLS) --budget $(BUDGET) $(if $(BATCH),--batch-size $(BATCH)) --jobs $(JOBS) $(REPRODUCE_ARGS)
 
 .PHONY: help install train test lint wheel bench bench-overhead bench-resnet bench-eval reproduce clean
