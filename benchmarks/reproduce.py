@@ -32,18 +32,18 @@ PAPER = {  # Burda et al. 2016, Table 1: test NLL in nats, k = 5000
     "iwae1-k1": 86.76, "iwae1-k5": 85.54, "iwae1-k50": 84.78,
     "vae2-k1": 85.33, "vae2-k5": 85.01, "vae2-k50": 84.78,
     "iwae2-k1": 85.33, "iwae2-k5": 83.89, "iwae2-k50": 82.90,
-    "recipe": 82.90,  # the framework's own (experiment=beyond_burda), against the table's best cell
 }  # fmt: skip
+RECIPE = "recipe"  # the framework's own (experiment=beyond_burda), compared with the table's best cell
 
 
 def cell_overrides(cell: str, budget: float = 1.0) -> list[str]:
     """vae1-k5 -> the preset with the family (hvae for two layers), the objective, its k and the budget.
     `recipe` -> experiment=beyond_burda, whose own schedule the budget does not scale."""
-    if cell == "recipe":
+    if cell == RECIPE:
         return ["experiment=beyond_burda"]
     found = re.fullmatch(r"(vae|iwae)([12])-k(\d+)", cell)
     if not found:
-        raise SystemExit(f"error: cell {cell} is unknown: use names like vae1-k1 or iwae2-k50 ({', '.join(PAPER)})")
+        raise SystemExit(f"error: cell {cell} is unknown: use names like vae1-k1 or iwae2-k50 ({', '.join([*PAPER, RECIPE])})")
     objective, layers, k = found.groups()
     family = "hvae" if layers == "2" else "vae"
     objective = "elbo" if objective == "vae" else "iwae"
@@ -78,7 +78,7 @@ def reproduce(cell: str, args, threads: int) -> dict:
     epochs = config["trainer"]["max_epochs"]  # or the preset's ${burda2016_epochs:${budget}}, unresolved
     epochs = epochs if isinstance(epochs, int) else sum(burda2016_stages(args.budget))
     batch_size = config["data"]["batch_size"]
-    ours, paper = results["test/nll"], PAPER.get(cell)
+    ours, paper = results["test/nll"], min(PAPER.values()) if cell == RECIPE else PAPER.get(cell)
     return {
         "cell": cell, "paper": paper, "ours": round(ours, 2), "difference": None if paper is None else round(ours - paper, 2),
         "eval_k": results["test/nll_samples"], "epochs": epochs, "batch_size": batch_size,
@@ -108,7 +108,7 @@ def write_table(rows: list[dict], out: Path) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cells", default=",".join(c for c in PAPER if c != "recipe"), help="comma-separated, e.g. vae1-k1,iwae2-k5,recipe")
+    parser.add_argument("--cells", default=",".join(PAPER), help="comma-separated, e.g. vae1-k1,iwae2-k5,recipe")
     parser.add_argument("--budget", type=float, default=1.0, help="fraction of the 3,280-epoch schedule")
     parser.add_argument("--batch-size", type=int, default=None, help="default: the preset's (the paper's 20; the recipe's 128)")
     parser.add_argument("--eval-k", type=int, default=5000, help="importance samples for the test log p(x)")

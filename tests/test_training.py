@@ -58,8 +58,8 @@ def test_a_run_without_batch_limits_evaluates_the_whole_test_split(tmp_path):
 
 
 def test_a_compiled_model_trains_and_evaluates_as_the_eager_one(tmp_path):
-    """model.compile=true compiles the step's maths (`VAE.terms`): the run gives the eager run's figures up to the
-    noise of its own random draws (inductor draws its own), and the closing evaluation uses the plain module."""
+    """model.compile=true compiles the step's maths (`VAE.terms`): the run, its test and its closing evaluation give
+    the eager run's figures up to the noise of its own random draws (inductor draws its own)."""
     runs = {flag: train(make_config(tmp_path / flag, [*TINY, "seed=7", f"model.compile={flag}"])) for flag in ("false", "true")}
     for name in ("test/elbo", "test/nll", "val/elbo"):
         assert runs["true"][name] == pytest.approx(runs["false"][name], rel=0.02)
