@@ -77,6 +77,11 @@ def too_long_a_name(tmp: Path) -> Path:
 
 CASES = {  # id: (overrides, with {path} made by the function, the error line it must print)
     "unknown model": (["model=transformer"], None, r"model=transformer is not an option: choose one of burda, conv, mlp, resnet"),
+    "null group under a preset": (
+        ["experiment=beyond_burda", "scheduler=null"],
+        None,
+        r"scheduler=null cannot drop a scheduler that a preset \(experiment=...\) chose: write ~scheduler to run .*",
+    ),
     "zero latent": (["latent=0"], None, r"latent=0 is invalid: it must be an integer >= 1"),
     "text latent": (["latent=abc"], None, r"latent=abc is invalid: it must be an integer >= 1"),
     "negative warm-up": (["beta=linear", "beta.warmup_steps=-1"], None, r"beta.warmup_steps=-1 is invalid: .*>= 0"),

@@ -120,6 +120,8 @@ def user_error_message(exc: BaseException, before_job: bool = False) -> str | No
     unknown = unknown_key_message(exc)
     if unknown is not None:
         return unknown
+    if isinstance(exc, ValueError) and str(exc).startswith("Config group override must be a string or a list"):
+        return null_group_message()
     if isinstance(exc, (ConfigCompositionException, OverrideParseException)):
         lines = [line.strip().rstrip(".") for line in str(exc).splitlines() if line.strip()]
         return "; ".join(lines[:2])  # Hydra's own words; the rest is its search path
@@ -131,6 +133,18 @@ def user_error_message(exc: BaseException, before_job: bool = False) -> str | No
         # Hydra creates the run folder before our code runs; any other write we make is wrapped already
         return f"{exc.filename} cannot be written ({exc.strerror}): choose a folder you can write (hydra.run.dir=...)"
     return instantiate_error_message(exc)
+
+
+def null_group_message() -> str:
+    """Hydra refuses `group=null` for a group a preset (experiment=...) chose; `~group` is its way to drop it."""
+    import sys
+
+    nulled = [arg.split("=")[0] for arg in sys.argv[1:] if re.fullmatch(r"[\w/]+=(null|None)", arg)]
+    group = nulled[0] if nulled else "group"
+    return (
+        f"{group}=null cannot drop a {group} that a preset (experiment=...) chose: "
+        f"write ~{group} to run without one, or pick another ({group}=<option>)"
+    )
 
 
 def causes(exc: BaseException | None):
