@@ -11,6 +11,7 @@ import torch
 from background import finish, start, wait_for
 from conftest import TINY
 from vae.errors import ConfigError
+from vae.run_folder import hold
 from vae.slurm import job_id, requeue_argv
 
 JOB = {"SLURM_JOB_ID": "4242", "SLURM_JOB_NAME": "train", "SLURM_NTASKS": "1", "SLURM_PROCID": "0",
@@ -53,6 +54,25 @@ def test_a_requeue_before_the_first_checkpoint_starts_again_in_the_folder(tmp_pa
     monkeypatch.chdir(tmp_path)
     run_folder(tmp_path)
     assert requeue_argv(["latent=2"], REQUEUED) == ["latent=2", "hydra.run.dir=outputs/slurm/4242"]
+
+
+def test_a_requeue_before_the_first_checkpoint_sets_the_first_attempt_aside(tmp_path, monkeypatch):
+    """The first attempt started (its .hydra/ and metrics.csv are there) but died before any checkpoint:
+    the requeued start gets an empty folder, which hold() accepts; the attempt's files are kept beside it."""
+    monkeypatch.chdir(tmp_path)
+    run_dir = run_folder(tmp_path)
+    (run_dir / ".hydra").mkdir()
+    (run_dir / ".hydra" / "started.yaml").write_text("time: earlier\n")
+    (run_dir / "metrics.csv").write_text("step,train/loss\n0,1.0\n")
+    with pytest.raises(ConfigError, match="already holds a run"), hold(run_dir, resume=False):
+        pass  # what the requeued start met before
+    assert requeue_argv(["latent=2"], {**REQUEUED, "SLURM_RESTART_COUNT": "2"}) == ["latent=2", "hydra.run.dir=outputs/slurm/4242"]
+    aside = tmp_path / "outputs" / "slurm" / "4242.attempt2"
+    assert (aside / "metrics.csv").read_text() == "step,train/loss\n0,1.0\n"
+    assert not run_dir.exists()
+    run_dir.mkdir()  # as Hydra makes it
+    with hold(run_dir, resume=False):
+        pass
 
 
 def test_a_second_run_in_one_job_is_told_to_take_its_own_folder(tmp_path, monkeypatch):

@@ -6,7 +6,9 @@ for an array task) unless `hydra.run.dir=` is given: one folder for every task o
 every start of it. When SLURM starts the job again (SLURM_RESTART_COUNT >= 1: pre-emption, a
 failed node, `scontrol requeue`, or Lightning's own requeue on `#SBATCH --signal=SIGUSR1@90`),
 the same command line continues that folder's run as `resume=<folder>` would, from the newest of
-`checkpoints/last.ckpt` and the `hpc_ckpt_N.ckpt` Lightning saves before it requeues.
+`checkpoints/last.ckpt` and the `hpc_ckpt_N.ckpt` Lightning saves before it requeues. A requeue
+before the first checkpoint starts again in an empty folder; what the attempt wrote moves to
+`<folder>.attempt<N>`.
 
 Only the standard library here: this runs before every start, `--help` included.
 """
@@ -44,6 +46,9 @@ def requeue_argv(argv: list[str], env: Mapping[str, str]) -> list[str]:
     run_dir = Path(given) if given else Path("outputs") / "slurm" / job
     checkpoint = newest_checkpoint(run_dir)
     if checkpoint is None:  # the first start, or a requeue before the first checkpoint: start in the folder
+        restarts = int(env.get("SLURM_RESTART_COUNT") or 0)
+        if restarts and (run_dir / ".hydra").is_dir() and env.get("SLURM_PROCID", "0") == "0":
+            set_aside(run_dir, restarts)
         return argv if given else [*argv, f"hydra.run.dir={run_dir}"]
     if int(env.get("SLURM_RESTART_COUNT") or 0) == 0:
         if given:
@@ -57,6 +62,14 @@ def requeue_argv(argv: list[str], env: Mapping[str, str]) -> list[str]:
     if checkpoint.name != "last.ckpt":  # Lightning's requeue checkpoint is newer
         resumed.append(f"ckpt_path={quote(checkpoint)}")
     return resumed
+
+
+def set_aside(run_dir: Path, restarts: int) -> Path:
+    """Move what an attempt wrote before its first checkpoint (its log, its metrics) to `<folder>.attempt<N>`,
+    so the new start begins an empty folder instead of being refused as a second run or appending to the CSV."""
+    aside = run_dir.with_name(f"{run_dir.name}.attempt{restarts}")
+    run_dir.rename(aside)
+    return aside
 
 
 def key(override: str) -> str:
