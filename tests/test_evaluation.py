@@ -11,10 +11,13 @@ from torch.distributions import MultivariateNormal, Normal, kl_divergence
 
 from vae.distributions import gaussian_kl
 from vae.evaluation import (
+    CPU_CHUNK,
+    MAX_CHUNK,
     active_units,
     bits_per_dim,
     evaluate,
     format_table,
+    images_that_fit,
     importance_weighted_log_likelihood,
     kl_per_dimension,
 )
@@ -123,6 +126,23 @@ def test_chunking_bounds_the_decoder_batch_without_changing_the_estimate():
     estimate = importance_weighted_log_likelihood(system, x, k=3001, chunk_size=40)  # 5 draws of 8 at a time
     assert max(seen) <= 40 and sum(seen) == 3001 * 8
     torch.testing.assert_close(estimate, exact, atol=0.05, rtol=0)
+
+
+def test_gpu_chunks_fill_their_memory_budget_within_bounds():
+    assert images_that_fit(bytes_per_image=10_000, budget=1e8) == 10_000
+    assert images_that_fit(bytes_per_image=10_000, budget=1e6) == CPU_CHUNK  # never below the first chunk
+    assert images_that_fit(bytes_per_image=100, budget=1e12) == MAX_CHUNK
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="the GPU path needs a GPU")
+def test_gpu_chunks_grow_after_the_first_without_changing_the_estimate():
+    torch.manual_seed(0)
+    system, x, exact, _ = ppca()
+    seen = []
+    system.decoder.register_forward_hook(lambda module, args, out: seen.append(len(args[0])))
+    estimate = importance_weighted_log_likelihood(system.cuda(), x.cuda(), k=5000)
+    assert seen[0] == CPU_CHUNK < seen[1] and sum(seen) == 5000 * len(x)  # 1,024 draws of 8, then the other 3,976
+    torch.testing.assert_close(estimate.cpu(), exact, atol=0.05, rtol=0)
 
 
 def test_evaluate_reports_every_metric_consistently():

@@ -86,7 +86,7 @@ def training_config(model: VAE) -> DictConfig:
     return OmegaConf.create(model.hparams["config"])
 
 
-def evaluate(model: VAE, nll_samples: int = 1000, chunk_size: int = 8192) -> dict[str, float]:
+def evaluate(model: VAE, nll_samples: int = 1000, chunk_size: int | None = None) -> dict[str, float]:
     """The metrics of vae-eval on the model's test split: elbo, rec, kl, nll (k = nll_samples), bpd, active units."""
     datamodule = instantiate(training_config(model).data)
     return evaluate_test_split(model.eval(), datamodule, nll_samples, chunk_size)

@@ -25,22 +25,46 @@ log = logging.getLogger(__name__)
 ACTIVE_THRESHOLD = 0.01  # Burda et al. 2016, Sec. 5.2: a unit is active when Cov_x(E_q[z_d]) > 0.01
 
 
+CPU_CHUNK = 8192  # images decoded at once on a CPU, and the first chunk's size on a GPU
+MAX_CHUNK = 2**17  # on a GPU: past this, a chunk's launch cost is already small beside its arithmetic
+
+
 @torch.no_grad()
-def importance_weighted_log_likelihood(model, x: Tensor, k: int, chunk_size: int = 8192, y: Tensor | None = None) -> Tensor:
+def importance_weighted_log_likelihood(
+    model, x: Tensor, k: int, chunk_size: int | None = None, y: Tensor | None = None
+) -> Tensor:
     """The k-sample importance-weighted estimate of log p(x) (Burda et al. 2016, Eq. 8), in nats.
 
     Uses the model's own posterior and prior densities (`Draw.log_w`), whatever they are. The k draws
     are taken `chunk_size // B` at a time and combined with a running logsumexp, so memory holds at
-    most `chunk_size` decoded images whatever k is.
+    most `chunk_size` decoded images whatever k is. `chunk_size=None`: 8192 on a CPU; on a GPU, where
+    each chunk costs kernel launches, the first chunk's peak memory sizes the others to half the
+    memory left free (`images_that_fit`).
     model: a family (`draw`); x: (B, C, H, W) -> (B,)
     """
     batch = len(x)
-    per_chunk = max(1, chunk_size // batch)
+    per_chunk = max(1, (chunk_size or CPU_CHUNK) // batch)
+    measure = chunk_size is None and x.device.type == "cuda"
     total = torch.full((batch,), -math.inf, device=x.device)  # log sum_k w_k so far, (B,)
-    for start in range(0, k, per_chunk):
-        log_w = model.draw(x, y, k=min(per_chunk, k - start)).log_w.float()  # (n, B)
+    start = 0
+    while start < k:
+        n = min(per_chunk, k - start)
+        if measure:
+            torch.cuda.reset_peak_memory_stats(x.device)
+            before = torch.cuda.memory_allocated(x.device)
+        log_w = model.draw(x, y, k=n).log_w.float()  # (n, B)
         total = torch.logaddexp(total, torch.logsumexp(log_w, dim=0))
+        if measure:
+            per_image = (torch.cuda.max_memory_allocated(x.device) - before) / (n * batch)
+            per_chunk = max(1, images_that_fit(per_image, torch.cuda.mem_get_info(x.device)[0] / 2) // batch)
+            measure = False
+        start += n
     return total - math.log(k)
+
+
+def images_that_fit(bytes_per_image: float, budget: float) -> int:
+    """How many images a GPU chunk decodes: as many as `budget` bytes hold, from CPU_CHUNK to MAX_CHUNK."""
+    return int(min(MAX_CHUNK, max(CPU_CHUNK, budget // max(bytes_per_image, 1.0))))
 
 
 def bits_per_dim(log_px: Tensor, num_dims: int) -> Tensor:
@@ -71,7 +95,7 @@ def active_units(mu: Tensor, threshold: float = ACTIVE_THRESHOLD) -> int:
 
 
 @torch.no_grad()
-def evaluate(model, batches: Iterable, nll_samples: int, chunk_size: int = 8192) -> dict:
+def evaluate(model, batches: Iterable, nll_samples: int, chunk_size: int | None = None) -> dict:
     """ELBO, its terms, the k-sample log p(x), bits/dim, active units and KL per dimension over `batches`.
 
     model: a family; batches: tensors x (B, C, H, W) in [0, 1] on the model's device, or (x, y) pairs with
@@ -135,7 +159,7 @@ def split_batches(datamodule, split: str, device: torch.device, max_batches: int
 
 
 def evaluate_test_split(
-    system, datamodule, nll_samples: int, chunk_size: int = 8192, max_batches: int | None = None
+    system, datamodule, nll_samples: int, chunk_size: int | None = None, max_batches: int | None = None
 ) -> dict:
     """`evaluate` on the test split, as `test/...` metrics."""
     batches = split_batches(datamodule, "test", system.device, max_batches)
@@ -187,7 +211,7 @@ def evaluate_checkpoint(cfg) -> dict:
     if not cfg.get("ckpt_path"):
         raise ConfigError("ckpt_path is required: give a .ckpt file, e.g. ckpt_path=<run folder>/checkpoints/best.ckpt")
     nll_samples = check_int("nll_samples", cfg.nll_samples, 1)
-    chunk_size = check_int("chunk_size", cfg.chunk_size, 1)
+    chunk_size = None if cfg.chunk_size is None else check_int("chunk_size", cfg.chunk_size, 1)
     check_int("seed", cfg.seed, 0)
     ckpt_path = Path(cfg.ckpt_path).expanduser()
     system, train_cfg = load_system(ckpt_path)
