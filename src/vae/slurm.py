@@ -45,12 +45,12 @@ def requeue_argv(argv: list[str], env: Mapping[str, str]) -> list[str]:
     given = next((arg.split("=", 1)[1] for arg in argv if key(arg) == "hydra.run.dir"), None)
     run_dir = Path(given) if given else Path("outputs") / "slurm" / job
     checkpoint = newest_checkpoint(run_dir)
+    restarts = int(env.get("SLURM_RESTART_COUNT") or 0)
     if checkpoint is None:  # the first start, or a requeue before the first checkpoint: start in the folder
-        restarts = int(env.get("SLURM_RESTART_COUNT") or 0)
         if restarts and (run_dir / ".hydra").is_dir() and env.get("SLURM_PROCID", "0") == "0":
             set_aside(run_dir, restarts)
         return argv if given else [*argv, f"hydra.run.dir={run_dir}"]
-    if int(env.get("SLURM_RESTART_COUNT") or 0) == 0:
+    if restarts == 0:
         if given:
             return argv  # the user's own folder, as outside SLURM
         raise ConfigError(
