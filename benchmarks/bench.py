@@ -78,7 +78,8 @@ def common(args, seed: int) -> list[str]:
 
 def project(args, overrides: list[str], out_dir: Path, seed: int, extra: list[str] = ()) -> dict:
     cmd = [sys.executable, str(ROOT / "src" / "train.py"), *overrides, *common(args, seed),
-           f"trainer.max_epochs={args.epochs}", f"hydra.run.dir={out_dir}", *extra]  # fmt: skip
+           f"trainer.max_epochs={args.epochs}", f"hydra.run.dir={out_dir}", f"steps_per_call={args.steps_per_call}",
+           *extra]  # fmt: skip
     _, peak_mib, wall, started = run_measured(cmd)
     with open(out_dir / "metrics.csv") as f:
         epoch_s = [float(r["train/epoch_time"]) for r in csv.DictReader(f) if r.get("train/epoch_time")]
@@ -115,7 +116,7 @@ def profile(args, overrides: list[str], tmp: Path, steps: int = 100) -> list[tup
              "+trainer.profiler._target_=lightning.pytorch.profilers.SimpleProfiler",
              f"+trainer.profiler.dirpath={out_dir}", "+trainer.profiler.filename=profile"]  # fmt: skip
     cmd = [sys.executable, str(ROOT / "src" / "train.py"), *overrides, *common(args, args.seed),
-           f"hydra.run.dir={out_dir}", *extra]  # fmt: skip
+           f"hydra.run.dir={out_dir}", f"steps_per_call={args.steps_per_call}", *extra]  # fmt: skip
     run_measured(cmd)
     table = [[c.strip() for c in line.strip().strip("|").split("|")]
              for line in (out_dir / "fit-profile.txt").read_text().splitlines()]  # fmt: skip
@@ -165,7 +166,8 @@ def train_bench(args) -> None:
           f"{1e3 * s['floor']['epoch_s'] / batches:.2f}, best loop's other ops "
           f"{1e3 * (s['best']['epoch_s'] - s['floor']['epoch_s']) / batches:.2f}, the framework and the project's "
           f"extra ops {1e3 * (s['project']['epoch_s'] - s['best']['epoch_s']) / batches:.2f} ms")  # fmt: skip
-    print("profile of the project's step (Lightning's SimpleProfiler, ms per step, nested actions overlap):")
+    per = "step" if args.steps_per_call == 1 else f"call of up to {args.steps_per_call} steps"
+    print(f"profile of the project (Lightning's SimpleProfiler, ms per {per}, nested actions overlap):")
     for action, ms in steps[:12]:
         print(f"  {ms:7.3f}  {action}")
     print(f"whole process, {args.epochs} epochs (s): start-up, training, closing (test, log p(x) k=nll_samples), all")
@@ -218,12 +220,14 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="torch.compile the project and the naive loop too")
     parser.add_argument("--seed", type=int, default=0, help="the first repeat's seed; repeat r uses seed + r")
     parser.add_argument("--images", type=int, default=None, help="eval: test images (10000); resnet: random images (5600)")
+    parser.add_argument("--steps-per-call", type=int, default=1, help="the project's steps_per_call")
     parser.add_argument("--k", type=int, default=5000, help="eval: importance samples per image")
     args = parser.parse_args()
     args.data_dir = str(Path(args.data_dir).resolve())
     args.images = args.images or (5600 if args.model == "resnet" else 10000)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, {args.device}, "
-          f"precision {args.precision}, compile {args.compile}, model {args.model}", flush=True)  # fmt: skip
+          f"precision {args.precision}, compile {args.compile}, model {args.model}, "
+          f"steps_per_call {args.steps_per_call}", flush=True)  # fmt: skip
     eval_bench(args) if args.eval else train_bench(args)
 
 

@@ -22,8 +22,13 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
     if not cfg.trainer.get("enable_progress_bar", True):  # Lightning refuses a bar callback it was told to hide
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     loggers = [instantiate(c) for c in cfg.get("logger", {}).values() if c]
+    settings = cfg.trainer
+    if cfg.get("steps_per_call", 1) > 1:  # the system clips in its own steps; Lightning refuses to in manual mode
+        clipping = ("gradient_clip_val", "gradient_clip_algorithm")
+        resolved = OmegaConf.to_container(cfg.trainer, resolve=True)
+        settings = {key: value for key, value in resolved.items() if key not in clipping}  # type: ignore[union-attr]
     # every checkpoint file is written atomically and read with weights_only=True
-    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()])
+    return instantiate(settings, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()])
 
 
 def load_system(path: str | Path) -> tuple[VAE, DictConfig]:

@@ -68,15 +68,16 @@ class EpochTimer(L.Callback):
     on_train_start = on_train_epoch_start  # a run resumed mid-epoch starts timing without an epoch start
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        self.samples += len(batch[0])
+        self.samples += outputs.get("samples", len(batch[0])) if isinstance(outputs, dict) else len(batch[0])
         if batch_idx + 1 == trainer.num_training_batches and pl_module.device.type == "cuda":
             torch.cuda.synchronize()  # count the queued GPU work in this epoch
         self.end = time.perf_counter()
 
     def on_train_epoch_end(self, trainer, pl_module):
         seconds = self.end - self.start  # rank zero's clock; every rank sees as many samples
-        pl_module.log("train/epoch_time", seconds, on_epoch=True, rank_zero_only=True)
-        pl_module.log("train/samples_per_s", self.samples * trainer.world_size / seconds, on_epoch=True, rank_zero_only=True)
+        per_epoch = dict(on_epoch=True, rank_zero_only=True, batch_size=1)  # one figure an epoch, nothing to average
+        pl_module.log("train/epoch_time", seconds, **per_epoch)
+        pl_module.log("train/samples_per_s", self.samples * trainer.world_size / seconds, **per_epoch)
 
 
 CAPTIONS = {

@@ -136,7 +136,7 @@ def check_fits(checkpoint: dict, state_dict: dict, cfg: DictConfig, path: str | 
 
 
 RUN_SETTINGS = {"trainer", "logger", "callbacks", "paths", "hydra", "optimizer", "scheduler", "seed", "ckpt_path", "resume",
-                "nll_samples", "hparams_search", "beta", "objective"}  # fmt: skip  # top-level keys that never shape weights
+                "nll_samples", "hparams_search", "beta", "objective", "steps_per_call"}  # fmt: skip  # top-level keys that never shape weights
 DATA_RUN_SETTINGS = {"root", "batch_size", "download", "val_size", "test_size", "seed", "split_seed", "binarize", "path"}
 
 

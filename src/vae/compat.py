@@ -1,7 +1,9 @@
 """The private Lightning internals this project relies on, each in one place with a test that pins it
 (tests/test_compat.py), so that a Lightning upgrade fails loudly here and nowhere else."""
 
+import copy
 import csv
+import math
 from pathlib import Path
 
 import lightning as L
@@ -16,6 +18,63 @@ from vae.files import atomic_write
 def should_write_step_logs(trainer: L.Trainer) -> bool:
     """Whether this training step's logged values will be written (every `log_every_n_steps`)."""
     return trainer._logger_connector.should_update_logs
+
+
+def steps_before_boundary(trainer: L.Trainer, most: int) -> int:
+    """How many optimiser steps one call of Lightning's loop may take (1 to `most`) without passing a step
+    at which Lightning acts between calls: step logs, step checkpoints, validation, the epoch's end,
+    `max_steps`; calls also end on multiples of `most`. Called in a call whose first batch is counted."""
+    step = trainer.global_step
+    periods = [most, trainer.log_every_n_steps]
+    periods += [c._every_n_train_steps for c in trainer.checkpoint_callbacks if c._every_n_train_steps > 0]
+    left = min(p - step % p for p in periods)
+    progress = trainer.fit_loop.epoch_loop.batch_progress
+    done = progress.current.ready - 1  # batches of this epoch before this call
+    if math.isfinite(trainer.num_training_batches):
+        left = min(left, trainer.num_training_batches - done)
+    every = trainer.val_check_batch
+    if every is not None and math.isfinite(every) and trainer._val_check_time_interval is None:
+        counted = progress.total.ready - 1 if trainer.check_val_every_n_epoch is None else done
+        left = min(left, int(every) - counted % int(every))
+    if trainer.max_steps >= 0:
+        left = min(left, trainer.max_steps - step)
+    return max(1, left)
+
+
+def count_another_batch(trainer: L.Trainer) -> None:
+    """Within one call, tell Lightning's loop that the previous batch is done and another begins, as its
+    own loop would between calls: its batch counts (epoch end, validation, resume) and log step stay per batch."""
+    loop = trainer.fit_loop.epoch_loop
+    loop.batch_progress.increment_processed()
+    loop.batch_progress.increment_completed()
+    loop.batch_progress.increment_ready()
+    loop.batch_progress.increment_started()
+    loop._batches_that_stepped += 1
+
+
+def epoch_ends(trainer: L.Trainer, dataloader_iter) -> bool:
+    """Whether this call took the epoch's last batch (where Lightning steps the per-epoch schedules)."""
+    return dataloader_iter.done or trainer.fit_loop.epoch_loop._num_ready_batches_reached()
+
+
+AUTOMATIC = "epoch_loop.automatic_optimization.optim_progress"
+MANUAL = "epoch_loop.manual_optimization.optim_step_progress"
+
+
+def carry_step_count(checkpoint: dict, automatic: bool) -> None:
+    """Lightning counts optimiser steps in one place for automatic optimisation and another for manual
+    (steps_per_call > 1): move a checkpoint's count to where this run reads its `global_step` from."""
+    loop = (checkpoint.get("loops") or {}).get("fit_loop")
+    if not loop or AUTOMATIC not in loop or MANUAL not in loop:
+        return
+    steps = loop[AUTOMATIC]["optimizer"]["step"]
+    if automatic and steps["total"]["completed"] == 0:
+        loop[AUTOMATIC]["optimizer"]["step"] = copy.deepcopy(loop[MANUAL])
+        loop[AUTOMATIC]["optimizer"]["zero_grad"] = {
+            part: counts | {"started": counts["ready"]} for part, counts in copy.deepcopy(loop[MANUAL]).items()
+        }
+    elif not automatic and loop[MANUAL]["total"]["completed"] == 0:
+        loop[MANUAL] = copy.deepcopy(steps)
 
 
 class AppendingCSVLogger(CSVLogger):

@@ -5,7 +5,7 @@ logging, so the line reaches the console and train.log alike (Hydra's job_loggin
 it also writes where a run resumed from, and why and where it stopped, into train.log.
 `TerminalProgressBar` is Lightning's tqdm bar when stdout is a terminal and nothing otherwise, so a
 log file never fills with carriage-return redraws. `LibraryNoise` is the logging filter that drops
-Lightning's advertisement and a deprecation warning Lightning triggers in torch on every run.
+Lightning's advertisement and the warnings of its own code a user cannot act on (`WARNINGS`).
 """
 
 import logging
@@ -22,19 +22,24 @@ log = logging.getLogger(__name__)
 file_log = logging.getLogger("vae.stop")  # train.log only (conf/train.yaml): the console gets run_cli's own line
 
 NOISE = ("💡 Tip:", "litlogger")  # a message holding any of these is dropped
-DEPRECATIONS = r".*isinstance\(treespec, LeafSpec\)` is deprecated.*"  # Lightning's pytree code on torch >= 2.9
+WARNINGS = (  # the warnings of Lightning's own code that say nothing a user can act on
+    r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",  # Lightning's pytree code on torch >= 2.9
+    r".*dataloader_iter.*(experimental|step flavor).*",  # steps_per_call > 1 asks for the batch iterator on purpose
+    r"Using ModelCheckpoint with manual optimization.*",  # steps_per_call > 1 saves after the step, as one step per call does
+)
 
 
 class LibraryNoise(logging.Filter):
     """Drops the log records of libraries that say nothing about this run (Lightning's tips).
 
     Hydra builds one for its logging setup, before Lightning is imported: it also silences the
-    deprecation warnings of DEPRECATIONS, which name Lightning's code, not ours.
+    warnings of WARNINGS, which name Lightning's code, not ours.
     """
 
     def __init__(self):
         super().__init__()
-        warnings.filterwarnings("ignore", message=DEPRECATIONS)
+        for message in WARNINGS:
+            warnings.filterwarnings("ignore", message=message)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = str(record.msg)
@@ -71,9 +76,10 @@ class EpochSummary(L.Callback):
         self.loss_sum, self.batches, self.validated, self.start = None, 0, False, time.perf_counter()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        loss = (outputs["loss"] if isinstance(outputs, dict) else outputs).detach()
+        steps = outputs.get("steps", 1) if isinstance(outputs, dict) else 1  # a call may take several (steps_per_call)
+        loss = (outputs["loss"] if isinstance(outputs, dict) else outputs).detach() * steps
         self.loss_sum = loss if self.loss_sum is None else self.loss_sum + loss  # on the device: no sync per step
-        self.batches += 1
+        self.batches += steps
 
     def on_validation_epoch_end(self, trainer, pl_module):
         self.validated = not trainer.sanity_checking

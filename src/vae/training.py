@@ -48,6 +48,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         check_int("nll_samples", cfg.nll_samples, 1)  # used at the end: fail before fitting, not after
         check_int("seed", cfg.seed, 0, 2**32 - 1)  # numpy's range, which seed_everything feeds
         check_number("optimizer.lr", cfg.optimizer.get("lr", 0.0), 0.0)
+        check_steps_per_call(cfg)
         L.seed_everything(cfg.seed, workers=True, verbose=False)
         datamodule = instantiate(cfg.data)
         check_metrics(cfg.get("metrics"), datamodule)  # metrics=[...] judged at the end: fail before fitting
@@ -64,6 +65,23 @@ def train(cfg: DictConfig) -> dict[str, float]:
             raise ConfigError(trainer_refusal(err, cfg.trainer)) from None
         record(run_dir, config_yaml)  # the checks passed: from here on the folder is this run's
         return fit_and_test(cfg, trainer, system, datamodule, ckpt_path, run_dir)
+
+
+def check_steps_per_call(cfg: DictConfig) -> None:
+    """`steps_per_call` takes the steps itself: the two trainer settings that work inside Lightning's step are refused."""
+    steps = check_int("steps_per_call", cfg.get("steps_per_call", 1), 1)
+    if steps == 1:
+        return
+    if cfg.trainer.get("accumulate_grad_batches", 1) != 1:
+        raise ConfigError(
+            f"steps_per_call={steps} takes one optimiser step per batch: it cannot accumulate "
+            f"trainer.accumulate_grad_batches={cfg.trainer.accumulate_grad_batches}; give steps_per_call=1"
+        )
+    if cfg.trainer.get("gradient_clip_val") and str(cfg.trainer.get("precision")).startswith("16"):
+        raise ConfigError(
+            f"steps_per_call={steps} cannot clip gradients under trainer.precision={cfg.trainer.precision} (its loss "
+            "scaler unscales them only in Lightning's own step): give steps_per_call=1 or trainer.precision=bf16-mixed"
+        )
 
 
 def buildable(cfg: DictConfig, build):
