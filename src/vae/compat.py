@@ -1,5 +1,6 @@
 """The private Lightning internals this project relies on, each in one place with a test that pins it
-(tests/test_compat.py), so that a Lightning upgrade fails loudly here and nowhere else."""
+(tests/test_compat.py; those of `steps_per_call`: tests/test_steps_per_call.py), so that a Lightning
+upgrade fails loudly here and nowhere else."""
 
 import copy
 import csv
