@@ -36,11 +36,14 @@ wheel: $(VENV)/.installed ## Build the wheel into dist/ (pip install dist/vae_zo
 bench: $(VENV)/.installed ## Time the project against three references on full MNIST (EPOCHS=3 to shorten)
 	$(PY) benchmarks/bench.py --epochs $(EPOCHS) $(BENCH_ARGS)
 
-bench-overhead: $(VENV)/.installed ## The same with a near-zero model (latent 2, hidden 8), steps_per_call=10: host overhead per step
-	$(PY) benchmarks/bench.py --model tiny --epochs $(EPOCHS) --steps-per-call 10 $(BENCH_ARGS)
+bench-overhead: $(VENV)/.installed ## The same with a near-zero model (latent 2, hidden 8): host overhead per step
+	$(PY) benchmarks/bench.py --model tiny --epochs $(EPOCHS) $(BENCH_ARGS)
 
 bench-resnet: $(VENV)/.installed ## The same with model=resnet on 32x32 colour images (CIFAR-10 or random)
 	$(PY) benchmarks/bench.py --model resnet --epochs $(EPOCHS) $(BENCH_ARGS)
+
+bench-step: $(VENV)/.installed ## The training step alone in one process: the project (1 and 10 steps a call) and the raw loops alternated
+	$(PY) benchmarks/bench.py --alternated --repeats 6 $(BENCH_ARGS)
 
 bench-eval: $(VENV)/.installed ## Time log p(x), k = 5000, on the 10,000 MNIST test digits against a raw loop
 	$(PY) benchmarks/bench.py --eval $(BENCH_ARGS)
@@ -51,4 +54,4 @@ clean: ## Remove run outputs (keeps .venv)
 reproduce: $(VENV)/.installed ## Burda et al. 2016's Table 1 on full MNIST (CELLS=vae1-k1,iwae1-k5,recipe BUDGET=0.1 BATCH=128 JOBS=1)
 	$(PY) benchmarks/reproduce.py --cells $(CELLS) --budget $(BUDGET) $(if $(BATCH),--batch-size $(BATCH)) --jobs $(JOBS) $(REPRODUCE_ARGS)
 
-.PHONY: help install train test lint wheel bench bench-overhead bench-resnet bench-eval reproduce clean
+.PHONY: help install train test lint wheel bench bench-overhead bench-resnet bench-step bench-eval reproduce clean

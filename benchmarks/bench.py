@@ -166,7 +166,7 @@ def train_bench(args) -> None:
           f"{1e3 * s['floor']['epoch_s'] / batches:.2f}, best loop's other ops "
           f"{1e3 * (s['best']['epoch_s'] - s['floor']['epoch_s']) / batches:.2f}, the framework and the project's "
           f"extra ops {1e3 * (s['project']['epoch_s'] - s['best']['epoch_s']) / batches:.2f} ms")  # fmt: skip
-    per = "step" if args.steps_per_call == 1 else f"call of up to {args.steps_per_call} steps"
+    per = "step" if args.steps_per_call == "1" else f"call, steps_per_call={args.steps_per_call}"
     print(f"profile of the project (Lightning's SimpleProfiler, ms per {per}, nested actions overlap):")
     for action, ms in steps[:12]:
         print(f"  {ms:7.3f}  {action}")
@@ -208,11 +208,33 @@ def eval_bench(args) -> None:
           f"k={args.k} images={args.images}")
 
 
+def alternated_bench(args) -> None:
+    """The training step alone in one process, the four alternated: ratios per round, then their medians."""
+    n = int(args.steps_per_call) if args.steps_per_call.isdigit() and int(args.steps_per_call) > 1 else 10
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, str(ROOT / "benchmarks" / "references.py"), "--loop=alternated", f"--repeats={args.repeats}",
+               f"--steps-per-call={n}", f"--seed={args.seed}", f"--device={args.device}", f"--precision={args.precision}",
+               "--", *model_overrides(args, Path(tmp)), *common(args, args.seed)]  # fmt: skip
+        out = json.loads(run_measured(cmd)[0].strip().splitlines()[-1])
+    times = out["step_ms"]
+    for name, ms in times.items():
+        print(f"{name:10s} {statistics.median(ms):7.3f} ms/step  rounds: {' '.join(f'{t:.2f}' for t in ms)}")
+    ratios = {}
+    for project in ("project", f"project_{n}"):
+        for ref in ("naive", "best"):
+            per_round = [a / b for a, b in zip(times[project], times[ref])]
+            ratios[f"{project}_{ref}"] = statistics.median(per_round)
+            print(f"{project} / {ref}: {ratios[f'{project}_{ref}']:.3f} (rounds: {' '.join(f'{r:.2f}' for r in per_round)})")
+    print(f"alternated steps_per_call={n} " + " ".join(f"ratio_{key}={value:.3f}" for key, value in ratios.items()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=str(SHARED) if SHARED.exists() else "data", help="torchvision root with MNIST/")
     parser.add_argument("--model", default="mlp", choices=["mlp", "tiny", "resnet"])
     parser.add_argument("--eval", action="store_true", help="time log p(x) (k = --k) instead of training")
+    parser.add_argument("--alternated", action="store_true",
+                        help="time the training step alone in one process, the project and the loops alternated")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
@@ -220,7 +242,7 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="torch.compile the project and the naive loop too")
     parser.add_argument("--seed", type=int, default=0, help="the first repeat's seed; repeat r uses seed + r")
     parser.add_argument("--images", type=int, default=None, help="eval: test images (10000); resnet: random images (5600)")
-    parser.add_argument("--steps-per-call", type=int, default=1, help="the project's steps_per_call")
+    parser.add_argument("--steps-per-call", default="auto", help="the project's steps_per_call (auto: 10)")
     parser.add_argument("--k", type=int, default=5000, help="eval: importance samples per image")
     args = parser.parse_args()
     args.data_dir = str(Path(args.data_dir).resolve())
@@ -228,7 +250,7 @@ def main() -> None:
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, {args.device}, "
           f"precision {args.precision}, compile {args.compile}, model {args.model}, "
           f"steps_per_call {args.steps_per_call}", flush=True)  # fmt: skip
-    eval_bench(args) if args.eval else train_bench(args)
+    eval_bench(args) if args.eval else alternated_bench(args) if args.alternated else train_bench(args)
 
 
 if __name__ == "__main__":

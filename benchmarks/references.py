@@ -5,6 +5,9 @@
          `torch.compile`, gradients set to None, no host sync per step;
   floor: the step's layers alone (matrix multiplies and convolutions with their bias adds, forward and
          backward, each layer timed on its own) plus one fused Adam update: what the hardware needs;
+  alternated: the training step alone, in one process: the project through Lightning (one and
+         `--steps-per-call` steps a call) and the naive and best loops, each on the same batches,
+         alternated `--repeats` times, so that the machine's drift falls on all four alike;
   eval:  log p(x) by importance sampling (Burda et al. 2016, Eq. 8) written by hand, or through the
          project's `vae.evaluation.evaluate` (`--loop eval-project`), on the same images and weights.
 
@@ -203,21 +206,87 @@ def evaluation(args, project: bool) -> None:
     print(json.dumps({"seconds": seconds, "decoder_passes": len(test_x) * cfg.nll_samples, "nll": -log_px.mean().item()}))
 
 
+def alternated(args) -> None:
+    """Per-step milliseconds of the project (Lightning, no logger or callbacks) and of the raw loops, alternated."""
+    import logging
+    import warnings
+
+    import lightning as L
+    from omegaconf import OmegaConf
+
+    from vae.data import EpochPermutation, TensorBatches
+    from vae.system import VAE
+
+    warnings.filterwarnings("ignore")
+    logging.getLogger("lightning").setLevel(logging.ERROR)
+    cfg, data, device, nets, autocast = setup(args)
+    size = data.batch_size
+    steps = min(args.steps, len(data.splits["train"][0]) // size)
+    images, labels = (t[: steps * size].to(device) for t in data.splits["train"])
+
+    def loader() -> TensorBatches:
+        return TensorBatches(images, labels, size, EpochPermutation(len(images), True, args.seed), binarize=False)
+
+    def project(steps_per_call: int) -> float:
+        config = OmegaConf.to_container(compose([*args.overrides, f"steps_per_call={steps_per_call}"]), resolve=True)
+        trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                            enable_model_summary=False, num_sanity_val_steps=0, accelerator=device.type,
+                            precision=args.precision, log_every_n_steps=cfg.trainer.log_every_n_steps)  # fmt: skip
+        system = VAE(config)
+        if cfg.model.get("compile"):
+            system.compile_maths()
+        sync(device)
+        start = time.perf_counter()
+        trainer.fit(system, train_dataloaders=loader())
+        sync(device)
+        return (time.perf_counter() - start) / steps * 1e3
+
+    compiled = torch.compile(lambda x: nets(x).mean())
+
+    def raw(best: bool) -> float:
+        optimizer = torch.optim.Adam(nets.parameters(), lr=cfg.optimizer.lr, fused=True if best else None)
+        loss_of = compiled if best or args.compile else (lambda x: nets(x).mean())
+        sync(device)
+        start = time.perf_counter()
+        for x, _ in loader():
+            with autocast:
+                loss = loss_of(x)
+            optimizer.zero_grad(set_to_none=best)
+            loss.backward()
+            optimizer.step()
+        sync(device)
+        return (time.perf_counter() - start) / steps * 1e3
+
+    cases = {"naive": lambda: raw(False), "best": lambda: raw(True), "project": lambda: project(1),
+             f"project_{args.steps_per_call}": lambda: project(args.steps_per_call)}  # fmt: skip
+    raw(True), project(1)  # compile, and the first call's costs, before the clock
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(args.repeats):
+        for name, run in cases.items():
+            times[name].append(run())
+    print(json.dumps({"step_ms": times, "steps": steps}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--loop", choices=["naive", "best", "floor", "eval-raw", "eval-project"], required=True)
+    parser.add_argument("--loop", choices=["naive", "best", "floor", "alternated", "eval-raw", "eval-project"], required=True)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="32")
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--images", type=int, default=10000, help="eval: test images")
+    parser.add_argument("--steps", type=int, default=200, help="alternated: steps a timing")
+    parser.add_argument("--repeats", type=int, default=6, help="alternated: rounds of the four")
+    parser.add_argument("--steps-per-call", type=int, default=10, help="alternated: the project's second setting")
     parser.add_argument("overrides", nargs="*", help="the project's config overrides")
     args = parser.parse_args()
     if args.loop in ("naive", "best"):
         train_loop(args, best=args.loop == "best")
     elif args.loop == "floor":
         floor(args)
+    elif args.loop == "alternated":
+        alternated(args)
     else:
         evaluation(args, project=args.loop == "eval-project")
 

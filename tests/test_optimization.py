@@ -25,11 +25,15 @@ def test_early_stopping_ends_a_run_that_stops_improving(tmp_path):
     assert len(epochs) == patience + 1 < max_epochs
 
 
-def test_gradient_clipping_reaches_the_trainer(tmp_path):
+def test_gradient_clipping_reaches_the_trainer_or_the_systems_own_steps(tmp_path):
+    """One step a call: Lightning clips. Several: the system clips in its own steps, and Lightning must not be
+    told (it refuses to in manual optimisation); test_steps_per_call compares the two runs' weights bit for bit."""
     from vae.training import build_trainer
 
+    clipped = [*TINY, "trainer.gradient_clip_val=0.5"]
     assert build_trainer(make_config(tmp_path, TINY)).gradient_clip_val is None
-    assert build_trainer(make_config(tmp_path, [*TINY, "trainer.gradient_clip_val=0.5"])).gradient_clip_val == 0.5
+    assert build_trainer(make_config(tmp_path, [*clipped, "steps_per_call=1"])).gradient_clip_val == 0.5
+    assert build_trainer(make_config(tmp_path, clipped)).gradient_clip_val is None
 
 
 @pytest.mark.parametrize("warmup, total, floor", [(10, 50, 0.0), (3, 40, 0.1), (0, 20, 0.0)])

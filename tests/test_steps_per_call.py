@@ -13,6 +13,7 @@ import torch
 
 from conftest import TINY, make_config
 from vae.errors import ConfigError, RunStopped, TrainingDiverged
+from vae.system import steps_per_call
 from vae.training import train
 
 RUN = [  # 7 batches an epoch, logs every 3 steps, a checkpoint every 5: calls of 4 must end at all of them
@@ -119,7 +120,7 @@ def test_sigterm_inside_a_call_stops_after_that_step_and_resumes_to_the_uninterr
 @pytest.mark.parametrize(
     "overrides,message",
     [
-        (["steps_per_call=0"], "steps_per_call=0 is invalid: it must be an integer >= 1"),
+        (["steps_per_call=0"], "steps_per_call=0 is invalid: it must be auto or an integer >= 1"),
         (["steps_per_call=4", "+trainer.accumulate_grad_batches=2"], "cannot accumulate"),
         (["steps_per_call=4", "trainer.gradient_clip_val=1", "trainer.precision=16-mixed"], "cannot clip gradients"),
     ],
@@ -138,3 +139,17 @@ def test_a_diverging_run_stops_at_the_same_step_with_the_same_message_and_checkp
         stopped[s] = str(error.value), last(tmp_path / s)["global_step"]
     assert stopped["4"] == stopped["1"] and stopped["4"][1] > 0, stopped
     assert all(t.isfinite().all() for t in last(tmp_path / "4")["state_dict"].values())
+
+
+@pytest.mark.parametrize(
+    "overrides,steps",
+    [([], 10), (["+trainer.accumulate_grad_batches=2"], 1), (["trainer.gradient_clip_val=1", "trainer.precision=16-mixed"], 1),
+     (["trainer.gradient_clip_val=1"], 10), (["steps_per_call=3"], 3)],
+)
+def test_auto_takes_ten_steps_a_call_unless_the_trainer_needs_its_own_step(tmp_path, overrides, steps):
+    assert steps_per_call(make_config(tmp_path, overrides)) == steps
+
+
+def test_auto_gives_way_to_gradient_accumulation(tmp_path):
+    results = train(make_config(tmp_path, [*TINY, "+trainer.accumulate_grad_batches=2", "trainer.limit_train_batches=4"]))
+    assert last(tmp_path)["global_step"] == 2 and results["test/elbo"] < 0

@@ -9,7 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from vae.checkpoints import AtomicCheckpointIO, checkpoint_config, describe, load_checkpoint
 from vae.errors import ConfigError
-from vae.system import VAE
+from vae.system import VAE, steps_per_call
 
 
 def build_system(cfg: DictConfig) -> VAE:
@@ -23,7 +23,7 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     loggers = [instantiate(c) for c in cfg.get("logger", {}).values() if c]
     settings = cfg.trainer
-    if cfg.get("steps_per_call", 1) > 1:  # the system clips in its own steps; Lightning refuses to in manual mode
+    if steps_per_call(cfg) > 1:  # the system clips in its own steps; Lightning refuses to in manual mode
         clipping = ("gradient_clip_val", "gradient_clip_algorithm")
         resolved = OmegaConf.to_container(cfg.trainer, resolve=True)
         settings = {key: value for key, value in resolved.items() if key not in clipping}  # type: ignore[union-attr]

@@ -15,6 +15,19 @@ from vae.compat import carry_step_count, count_another_batch, epoch_ends, should
 from vae.errors import ConfigError, TrainingDiverged, divergence_message
 from vae.optim import optimizers
 
+AUTO_STEPS_PER_CALL = 10  # Lightning's cost per call falls to a tenth; calls end at log_every_n_steps' default 10 anyway
+
+
+def steps_per_call(config) -> int:
+    """`steps_per_call` as a number: `auto` is AUTO_STEPS_PER_CALL, or 1 where the trainer must work inside
+    Lightning's own step (gradient accumulation; clipping under 16-mixed's loss scaler)."""
+    value = config.get("steps_per_call", 1)
+    if value != "auto":
+        return value
+    trainer = config.get("trainer") or {}
+    clips_scaled = trainer.get("gradient_clip_val") and str(trainer.get("precision")).startswith("16")
+    return 1 if trainer.get("accumulate_grad_batches", 1) != 1 or clips_scaled else AUTO_STEPS_PER_CALL
+
 
 class VAE(L.LightningModule):
     """Minimises `objective(model.draw(x))`; logs each term as `train/`, `val/`, `test/` means in nats per example.
@@ -28,7 +41,7 @@ class VAE(L.LightningModule):
         cfg = OmegaConf.create(config)
         self.model = build_model(cfg)
         self.objective = build_objective(cfg, self.model)
-        self.steps_per_call = int(cfg.get("steps_per_call") or 1)
+        self.steps_per_call = steps_per_call(cfg)
         if self.steps_per_call > 1:  # Lightning hands a step that asks for `dataloader_iter` the batch iterator
             self.automatic_optimization = False
             self.training_step = self.training_steps

@@ -27,6 +27,7 @@ from vae.metrics.suite import check_metrics, judge
 from vae.report import write_report
 from vae.resume import starting_checkpoint, stop_on_sigterm, stop_testing_on_sigterm
 from vae.run_folder import hold, record
+from vae.system import steps_per_call
 
 log = logging.getLogger(__name__)
 logging.getLogger("lightning").handlers.clear()  # its own console handler doubles every line under Hydra's
@@ -68,9 +69,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 
 def check_steps_per_call(cfg: DictConfig) -> None:
-    """`steps_per_call` takes the steps itself: the two trainer settings that work inside Lightning's step are refused."""
-    steps = check_int("steps_per_call", cfg.get("steps_per_call", 1), 1)
-    if steps == 1:
+    """`steps_per_call` > 1 takes the steps itself: the two trainer settings that work inside Lightning's step are refused
+    (`auto` gives way to them)."""
+    steps = cfg.get("steps_per_call", 1)
+    if steps != "auto" and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise ConfigError(f"steps_per_call={steps} is invalid: it must be auto or an integer >= 1")
+    if steps_per_call(cfg) == 1:
         return
     if cfg.trainer.get("accumulate_grad_batches", 1) != 1:
         raise ConfigError(
