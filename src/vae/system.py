@@ -147,8 +147,8 @@ class VAE(L.LightningModule):
         losses, samples = [], 0
         for i in range(steps_before_boundary(trainer, self.steps_per_call)):
             if i:
-                if dataloader_iter.done or trainer.received_sigterm:
-                    break
+                if dataloader_iter.done or (trainer.received_sigterm and trainer.world_size == 1):
+                    break  # several processes finish the call alike: each took as many steps, for DDP's all-reduce
                 count_another_batch(trainer)
             batch, _, _ = next(dataloader_iter)
             loss = self._step(trainer.strategy.batch_to_device(batch), "train")
