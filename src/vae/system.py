@@ -19,14 +19,21 @@ AUTO_STEPS_PER_CALL = 10  # Lightning's cost per call falls to a tenth; calls en
 
 
 def steps_per_call(config) -> int:
-    """`steps_per_call` as a number: `auto` is AUTO_STEPS_PER_CALL, or 1 where the trainer must work inside
-    Lightning's own step (gradient accumulation; clipping under 16-mixed's loss scaler)."""
+    """`steps_per_call` as a number: `auto` is AUTO_STEPS_PER_CALL, or 1 where the trainer needs Lightning's own step."""
     value = config.get("steps_per_call", 1)
     if value != "auto":
         return value
-    trainer = config.get("trainer") or {}
-    clips_scaled = trainer.get("gradient_clip_val") and str(trainer.get("precision")).startswith("16")
-    return 1 if trainer.get("accumulate_grad_batches", 1) != 1 or clips_scaled else AUTO_STEPS_PER_CALL
+    return 1 if needs_lightnings_step(config.get("trainer") or {}) else AUTO_STEPS_PER_CALL
+
+
+def needs_lightnings_step(trainer) -> str | None:
+    """Why these trainer settings must work inside Lightning's own step, if they must."""
+    if trainer.get("accumulate_grad_batches", 1) != 1:
+        return f"it cannot accumulate trainer.accumulate_grad_batches={trainer.get('accumulate_grad_batches')}"
+    if trainer.get("gradient_clip_val") and str(trainer.get("precision")).startswith("16"):
+        return (f"it cannot clip gradients under trainer.precision={trainer.get('precision')} (its loss scaler unscales "
+                "them only in Lightning's own step; trainer.precision=bf16-mixed needs no scaler)")  # fmt: skip
+    return None
 
 
 class VAE(L.LightningModule):

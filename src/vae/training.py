@@ -27,7 +27,7 @@ from vae.metrics.suite import check_metrics, judge
 from vae.report import write_report
 from vae.resume import starting_checkpoint, stop_on_sigterm, stop_testing_on_sigterm
 from vae.run_folder import hold, record
-from vae.system import steps_per_call
+from vae.system import needs_lightnings_step
 
 log = logging.getLogger(__name__)
 logging.getLogger("lightning").handlers.clear()  # its own console handler doubles every line under Hydra's
@@ -74,18 +74,9 @@ def check_steps_per_call(cfg: DictConfig) -> None:
     steps = cfg.get("steps_per_call", 1)
     if steps != "auto" and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
         raise ConfigError(f"steps_per_call={steps} is invalid: it must be auto or an integer >= 1")
-    if steps_per_call(cfg) == 1:
-        return
-    if cfg.trainer.get("accumulate_grad_batches", 1) != 1:
-        raise ConfigError(
-            f"steps_per_call={steps} takes one optimiser step per batch: it cannot accumulate "
-            f"trainer.accumulate_grad_batches={cfg.trainer.accumulate_grad_batches}; give steps_per_call=1"
-        )
-    if cfg.trainer.get("gradient_clip_val") and str(cfg.trainer.get("precision")).startswith("16"):
-        raise ConfigError(
-            f"steps_per_call={steps} cannot clip gradients under trainer.precision={cfg.trainer.precision} (its loss "
-            "scaler unscales them only in Lightning's own step): give steps_per_call=1 or trainer.precision=bf16-mixed"
-        )
+    reason = needs_lightnings_step(cfg.trainer)
+    if steps != "auto" and steps > 1 and reason:
+        raise ConfigError(f"steps_per_call={steps} takes its optimiser steps itself: {reason}; give steps_per_call=1")
 
 
 def buildable(cfg: DictConfig, build):
