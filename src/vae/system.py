@@ -151,6 +151,7 @@ class VAE(L.LightningModule):
         """
         trainer, optimizer = self.trainer, self.optimizers()
         clip = self.hparams.config["trainer"].get("gradient_clip_val")
+        algorithm = self.hparams.config["trainer"].get("gradient_clip_algorithm")
         losses, samples = [], 0
         for i in range(steps_before_boundary(trainer, self.steps_per_call)):
             if i:
@@ -162,7 +163,6 @@ class VAE(L.LightningModule):
             optimizer.zero_grad()
             self.manual_backward(loss)
             if clip:
-                algorithm = self.hparams.config["trainer"].get("gradient_clip_algorithm")
                 self.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm=algorithm)
             optimizer.step()
             self.step_schedule("step")
