@@ -46,9 +46,12 @@ def compose(overrides: Sequence[str] = (), output_dir: str | Path | None = None,
         return hydra_compose(config_name, overrides=[*extra, *overrides])
 
 
-def load(path: str | Path, device: str | torch.device = "auto") -> VAE:
-    """The model of a checkpoint (read weights-only), in eval mode on `device` (auto: cuda if there is one)."""
-    system, _ = load_system(Path(path).expanduser())
+def load(path: str | Path, device: str | torch.device = "auto", trust: Sequence[str] = ()) -> VAE:
+    """The model of a checkpoint (read weights-only), in eval mode on `device` (auto: cuda if there is one).
+
+    The checkpoint's config may name only vae's own parts, and `trust`: targets of your own it was trained with.
+    """
+    system, _ = load_system(Path(path).expanduser(), trust=trust)
     return system.to(pick_device(device) if isinstance(device, str) else device)
 
 

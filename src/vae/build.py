@@ -1,5 +1,6 @@
 """Config -> system and Trainer; checkpoint -> system. Used by train, eval and sample alike."""
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import lightning as L
@@ -10,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from vae.checkpoints import AtomicCheckpointIO, checkpoint_config, describe, load_checkpoint
 from vae.errors import ConfigError
 from vae.system import VAE, steps_per_call
+from vae.targets import trusted_by
 
 
 def build_system(cfg: DictConfig) -> VAE:
@@ -28,12 +30,16 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
         resolved = OmegaConf.to_container(cfg.trainer, resolve=True)
         settings = {key: value for key, value in resolved.items() if key not in clipping}  # type: ignore[union-attr]
     # every checkpoint file is written atomically and read with weights_only=True
-    return instantiate(settings, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()])
+    plugin = AtomicCheckpointIO(trust=trusted_by(cfg))
+    return instantiate(settings, callbacks=callbacks, logger=loggers or False, plugins=[plugin])
 
 
-def load_system(path: str | Path) -> tuple[VAE, DictConfig]:
-    """(the system in eval mode with the checkpoint's weights, the config it was trained with)."""
-    checkpoint = load_checkpoint(path)
+def load_system(path: str | Path, trust: Iterable[str] = ()) -> tuple[VAE, DictConfig]:
+    """(the system in eval mode with the checkpoint's weights, the config it was trained with).
+
+    trust: targets outside the package's own that the stored config may name (vae.targets).
+    """
+    checkpoint = load_checkpoint(path, trust=trust)
     cfg = checkpoint_config(checkpoint, path)
     system = build_system(cfg)
     try:

@@ -11,6 +11,7 @@ import json
 import pickle
 import re
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
@@ -19,10 +20,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from vae.errors import ConfigError, TrainingDiverged
 from vae.files import atomic_write
+from vae.targets import check_targets
 
 
-def load_checkpoint(path: str | Path, map_location=torch.device("cpu")) -> dict:
-    """The checkpoint as plain data: `weights_only=True` refuses any pickle that would run code."""
+def load_checkpoint(path: str | Path, map_location=torch.device("cpu"), trust: Iterable[str] = ()) -> dict:
+    """The checkpoint as plain data: `weights_only=True` refuses any pickle that would run code, and
+    its stored config may name only the package's own parts and `trust` (vae.targets)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"ckpt_path={path} does not exist: give a .ckpt file from a run's checkpoints/ folder")
@@ -56,11 +59,19 @@ def load_checkpoint(path: str | Path, map_location=torch.device("cpu")) -> dict:
             f"ckpt_path={path} was altered: the config stored in it (hyper_parameters.config) no longer matches "
             "the digest written with it; use the checkpoint as training wrote it"
         )
+    config = (checkpoint.get("hyper_parameters") or {}).get("config")
+    if config is not None:  # checked before anything can instantiate it; what was checked is what gets built
+        check_version(config, path)
+        checkpoint["hyper_parameters"]["config"] = check_targets(config, f"ckpt_path={path}", trust)
     return checkpoint
 
 
 def config_digest(checkpoint: dict) -> str | None:
-    """SHA-256 of the stored training config, so an edit of the file's config is noticed on loading."""
+    """SHA-256 of the stored training config, so an accidental edit of the file's config is noticed on loading.
+
+    Not a signature: whoever edits the file on purpose can recompute it. `vae.targets` is what
+    keeps a crafted config from running anything.
+    """
     config = (checkpoint.get("hyper_parameters") or {}).get("config")
     if config is None:
         return None
@@ -81,6 +92,10 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     never written, so a diverged run cannot overwrite a good checkpoint.
     """
 
+    def __init__(self, trust: Iterable[str] = ()):
+        super().__init__()
+        self.trust = set(trust)  # the targets the run's own config names: a checkpoint may name them too
+
     def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
         path = Path(path)
         check_finite_weights(checkpoint, path)
@@ -92,7 +107,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             torch.save(checkpoint, file)
 
     def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict:
-        return load_checkpoint(path, map_location=map_location)
+        return load_checkpoint(path, map_location=map_location, trust=self.trust)
 
 
 def check_finite_weights(checkpoint: dict, path: Path) -> None:
@@ -185,12 +200,16 @@ def checkpoint_config(checkpoint: dict, path: str | Path) -> DictConfig:
         cfg = OmegaConf.create(checkpoint["hyper_parameters"]["config"])
     except (KeyError, TypeError):
         raise ConfigError(f"ckpt_path={path} holds no training config: was it written by src/train.py?") from None
-    if "family" not in cfg:  # written before the model zoo: its weights are laid out differently
+    return cfg
+
+
+def check_version(config, path: str | Path) -> None:
+    """A stored config of a layout this version cannot rebuild is one line naming the version that wrote it."""
+    if isinstance(config, dict) and "family" not in config:  # written before the model zoo: other weights' layout
         raise ConfigError(
             f"ckpt_path={path} is from an earlier version of vae (0.1, before the model zoo) and cannot be loaded: "
             "train it again with this version"
         )
-    return cfg
 
 
 def describe(cfg: DictConfig) -> str:

@@ -214,7 +214,7 @@ def evaluate_checkpoint(cfg) -> dict:
     chunk_size = None if cfg.chunk_size is None else check_int("chunk_size", cfg.chunk_size, 1)
     check_int("seed", cfg.seed, 0)
     ckpt_path = Path(cfg.ckpt_path).expanduser()
-    system, train_cfg = load_system(ckpt_path)
+    system, train_cfg = load_system(ckpt_path, trust=cfg.get("trust") or ())
     bad = non_finite_weights(system.state_dict())
     if bad:
         raise ConfigError(

@@ -284,7 +284,7 @@ def draw_checkpoint(cfg) -> list[Path]:
         raise ConfigError("ckpt_path is required: give a .ckpt file, e.g. ckpt_path=<run folder>/checkpoints/best.ckpt")
     n = check_int("n", cfg.n, 1)
     ckpt_path = Path(cfg.ckpt_path).expanduser()
-    system, train_cfg = load_system(ckpt_path)
+    system, train_cfg = load_system(ckpt_path, trust=cfg.get("trust") or ())
     system.to(pick_device(cfg.device))
     if cfg.get("data_dir"):
         train_cfg.data.root = cfg.data_dir

@@ -26,6 +26,7 @@ from omegaconf import DictConfig, open_dict
 from vae.checkpoints import check_fits, load_checkpoint
 from vae.compat import AppendingCSVLogger
 from vae.errors import ConfigError, RunStopped, train_command
+from vae.targets import trusted_by
 
 
 def resume_argv(argv: list[str]) -> list[str]:
@@ -73,7 +74,7 @@ def starting_checkpoint(cfg: DictConfig, state_dict: dict) -> str | None:
     path = cfg.get("ckpt_path") or (cfg.get("resume") and last_checkpoint(cfg.resume))
     if not path:
         return None
-    checkpoint = load_checkpoint(path)
+    checkpoint = load_checkpoint(path, trust=trusted_by(cfg))
     check_fits(checkpoint, state_dict, cfg, path, resume=None if cfg.get("ckpt_path") else cfg.get("resume"))
     wandb_id = checkpoint.get("wandb_run_id")
     if cfg.get("resume") and wandb_id:  # the resumed run logs on into the same W&B run

@@ -11,6 +11,7 @@ from omegaconf import OmegaConf
 from torch import Tensor
 
 from vae.assemble import build_model, build_objective
+from vae.checkpoints import load_checkpoint
 from vae.compat import carry_step_count, count_another_batch, epoch_ends, should_write_step_logs, steps_before_boundary
 from vae.errors import ConfigError, TrainingDiverged, divergence_message
 from vae.optim import optimizers
@@ -54,9 +55,13 @@ class VAE(L.LightningModule):
             self.training_step = self.training_steps
 
     @classmethod
-    def load_from_checkpoint(cls, checkpoint_path, map_location=None, **kwargs) -> "VAE":
-        """Lightning's loader, always with `weights_only=True`: a checkpoint is data, never code."""
-        return super().load_from_checkpoint(checkpoint_path, map_location=map_location, weights_only=True, **kwargs)
+    def load_from_checkpoint(cls, checkpoint_path, map_location=None, trust=(), **kwargs) -> "VAE":
+        """Lightning's loader, always with `weights_only=True` and the stored config checked before it is built
+        (vae.targets): a checkpoint is data, never code."""
+        config = load_checkpoint(checkpoint_path, trust=trust)["hyper_parameters"]["config"]
+        return super().load_from_checkpoint(
+            checkpoint_path, map_location=map_location, weights_only=True, **{"config": config, **kwargs}
+        )
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         carry_step_count(checkpoint, self.automatic_optimization)  # a resume may change steps_per_call
