@@ -3,7 +3,7 @@
 The merge against the closed-form product of two Gaussians and against a product normalised on a grid;
 a tiny ladder's densities and bound against a plain re-computation from its parameters with
 torch.distributions; gradients reach every parameter; the shapes of K draws and of ancestral draws;
-then a few training steps through the real config (ELBO with warm-up, IWAE, batch norm on and off).
+free bits against a hand-computed value; then a few training steps through the real config (ELBO with\nwarm-up, IWAE, free bits, batch norm on and off).
 """
 
 import csv
@@ -17,12 +17,14 @@ from omegaconf import OmegaConf
 from torch.distributions import Bernoulli, Normal
 
 from conftest import TINY, WITH_PICTURES, make_config
-from vae.errors import user_error_message
+from vae.draw import Draw
+from vae.errors import ConfigError, user_error_message
 from vae.evaluation import evaluate
 from vae.families.ladder import merge_gaussians
 from vae.objectives.elbo import ELBO
+from vae.objectives.free_bits import free_bits_kl
 from vae.objectives.iwae import IWAE
-from vae.schedules import Constant
+from vae.schedules import Capacity, Constant
 from vae.system import VAE
 from vae.training import train
 
@@ -180,11 +182,48 @@ def test_ladder_refuses_what_cannot_work_in_one_line(tmp_path, overrides, messag
     assert re.match(message, user_error_message(caught.value))
 
 
+# --- free bits (Kingma et al. 2016) ---
+
+
+def test_free_bits_floors_each_layer_at_its_batch_mean():
+    """Layer 1 (mean KL 2 > 1.5) counts in full; layer 2 (mean 0.75 <= 1.5) counts 1.5 and gets no gradient."""
+    kl1 = torch.tensor([1.0, 3.0], requires_grad=True)
+    kl2 = torch.tensor([0.5, 1.0], requires_grad=True)
+    kl = free_bits_kl([kl1, kl2], 1.5)
+    torch.testing.assert_close(kl, torch.tensor([2.5, 4.5]))  # by hand: (1 + 1.5, 3 + 1.5); mean 3.5 = 2 + max(1.5, 0.75)
+    kl.mean().backward()
+    torch.testing.assert_close(kl1.grad, torch.tensor([0.5, 0.5]))
+    torch.testing.assert_close(kl2.grad, torch.zeros(2))
+
+
+def test_the_elbo_applies_free_bits_to_the_layers_a_family_gives(tmp_path):
+    x = binary_digits()
+    for family in (["model.hidden=[16]", "family=hvae", "family.latents=[4,3]", "family.hidden=[8]"], SMALL):
+        torch.manual_seed(0)
+        draw = VAE(OmegaConf.to_container(make_config(tmp_path, family), resolve=True)).model.draw(x)
+        assert len(draw.kl_layers) >= 2
+        torch.testing.assert_close(sum(draw.kl_layers), draw.kl_estimate)
+        plain, floored = ELBO(Constant(), free_bits=0.0)(draw, 0), ELBO(Constant(), free_bits=1e3)(draw, 0)
+        torch.testing.assert_close(plain["loss"], plain["rec"] + plain["kl"])  # off: today's loss
+        torch.testing.assert_close(floored["loss"], floored["rec"] + 1e3 * len(draw.kl_layers))
+        assert "kl_free_bits" not in plain
+    one_layer = Draw(torch.zeros(1, 2), torch.zeros(1, 2), torch.zeros(1, 2), torch.zeros(1, 2, 3), kl=torch.tensor([1.0, 2.0]))
+    torch.testing.assert_close(ELBO(Constant(), free_bits=2.0)(one_layer, 0)["loss"], torch.tensor([2.0, 2.0]))  # one group
+
+
+def test_free_bits_refuses_the_capacity_schedule_in_one_line():
+    with pytest.raises(ConfigError, match=r"^objective.free_bits=1.0 does not combine with beta=capacity"):
+        ELBO(Capacity(), free_bits=1.0)
+    with pytest.raises(ConfigError, match=r"^objective.free_bits=-1 is invalid"):
+        ELBO(Constant(), free_bits=-1)
+
+
 # --- short real trainings ---
 
 TRAININGS = {
     "elbo-warmup-batchnorm": ["beta=linear", "beta.warmup_steps=8", *WITH_PICTURES],
     "iwae-no-batchnorm": ["objective=iwae", "objective.k=3", "family.batch_norm=false"],
+    "elbo-free-bits": ["objective.free_bits=0.5", "objective.k=2"],
 }
 
 
@@ -208,3 +247,5 @@ def test_a_ladder_trains_a_few_steps_and_reports_each_layer(tmp_path, name):
         betas = [float(row["train/beta"]) for row in rows]
         assert betas[0] == 0.0 and betas == sorted(betas) and betas[-1] == pytest.approx(7 / 8)
         assert {p.stem for p in (tmp_path / "images").glob("*.png")} >= {"samples", "reconstructions", "hierarchy"}
+    if "free-bits" in name:
+        assert all(float(row["train/kl_free_bits"]) >= 3 * 0.5 - 1e-6 for row in rows)  # three layers, 0.5 nats each
