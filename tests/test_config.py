@@ -17,7 +17,7 @@ def options(group: str) -> list[str]:
 
 def test_groups_hold_the_designed_options():
     assert options("model") == ["burda", "conv", "mlp", "resnet"]
-    assert options("family") == ["cvae", "hvae", "vae", "vqvae"]
+    assert options("family") == ["cvae", "hvae", "ladder", "vae", "vqvae"]
     assert options("posterior") == ["gaussian", "iaf"]
     assert options("prior") == ["mog", "standard_normal", "vamp"]
     assert options("likelihood") == ["bernoulli", "gaussian", "logistic_mixture"]

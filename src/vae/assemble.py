@@ -10,6 +10,7 @@ from torch import nn
 
 from vae.errors import ConfigError, check_int
 from vae.families.hvae import HVAEModel
+from vae.families.ladder import LadderModel
 from vae.families.vqvae import VQVAEModel
 from vae.objectives.beta_tcvae import BetaTCVAE
 from vae.objectives.elbo import ELBO
@@ -51,10 +52,10 @@ def build_model(cfg: DictConfig) -> nn.Module:
     posterior = instantiate(cfg.posterior, in_features=encoder.out_features + label_dim, latent_dim=sizes[0])
     prior = instantiate(cfg.prior, latent_dim=sizes[-1], in_shape=shape)
     if isinstance(prior, VampPrior) and ("latents" in cfg.family or label_dim):
-        family = "hvae" if "latents" in cfg.family else "cvae"
+        family = cfg.family._target_.split(".")[-2]  # the module: hvae, ladder, cvae
         raise ConfigError(
             f"prior=vamp does not fit family={family}: its pseudo-inputs pass the encoder to z1 "
-            f"{'not to the top layer' if family == 'hvae' else 'without a label'}; use prior=standard_normal or prior=mog"
+            f"{'without a label' if family == 'cvae' else 'not to the top layer'}; use prior=standard_normal or prior=mog"
         )
     return instantiate(
         cfg.family, encoder=encoder, decoder=decoder, posterior=posterior, prior=prior, likelihood=likelihood, **extra
@@ -88,8 +89,9 @@ def build_objective(cfg: DictConfig, model: nn.Module):
             f"family=vqvae takes objective=elbo with objective.k=1, not {describe_objective(cfg)}: its q(z|x) is a "
             "point mass on the nearest codes, so every draw is the same"
         )
-    if isinstance(objective, BetaTCVAE) and isinstance(model, HVAEModel):
-        raise ConfigError("objective=beta_tcvae does not fit family=hvae: its estimator of q(z) needs one Gaussian layer")
+    if isinstance(objective, BetaTCVAE) and isinstance(model, (HVAEModel, LadderModel)):
+        family = "hvae" if isinstance(model, HVAEModel) else "ladder"
+        raise ConfigError(f"objective=beta_tcvae does not fit family={family}: its estimator of q(z) needs one Gaussian layer")
     if isinstance(objective, BetaTCVAE):
         if not isinstance(model.posterior, GaussianPosterior):
             raise ConfigError(

@@ -13,6 +13,8 @@ class Draw:
     kl: (B,) closed-form KL(q(z|x) || p(z)) where the pair has one, else None (the objective then
     uses the Monte Carlo estimate log q - log p).
     gaussian: (mu, logvar) (B, D) each when q(z|x) is a diagonal Gaussian, else None.
+    kl_layers: a stack's KL estimate of each stochastic layer (B,), bottom first, summing to kl_estimate;
+    empty for one layer (what per-layer training aids such as free bits read).
     """
 
     log_px_z: Tensor
@@ -23,6 +25,7 @@ class Draw:
     gaussian: tuple[Tensor, Tensor] | None = None
     extra_loss: dict[str, Tensor] = field(default_factory=dict)  # (B,) terms a family adds to the loss
     logged: dict[str, Tensor] = field(default_factory=dict)  # scalars a family wants logged
+    kl_layers: list[Tensor] = field(default_factory=list)  # (B,) each, bottom first
 
     @property
     def log_w(self) -> Tensor:

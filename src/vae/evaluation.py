@@ -161,7 +161,8 @@ def split_batches(datamodule, split: str, device: torch.device, max_batches: int
 def evaluate_test_split(
     system, datamodule, nll_samples: int, chunk_size: int | None = None, max_batches: int | None = None
 ) -> dict:
-    """`evaluate` on the test split, as `test/...` metrics."""
+    """`evaluate` on the test split, as `test/...` metrics, in eval mode (batch norm: the running statistics)."""
+    system.eval()
     batches = split_batches(datamodule, "test", system.device, max_batches)
     return {f"test/{name}": value for name, value in evaluate(system.model, batches, nll_samples, chunk_size).items()}
 

@@ -66,8 +66,9 @@ class HVAEModel(nn.Module):
         params = self.decoder(z1.flatten(0, 1))  # (K * B, C * params_per_pixel, H, W)
         x_rep = x.expand(k, *x.shape).flatten(0, 1)
         log_px_z = self.likelihood.log_prob(params, x_rep).view(k, batch)
-        kl_layers = {f"kl_layer{i + 1}": (q - p).mean(dim=0) for i, (q, p) in enumerate(zip(log_qs, log_ps))}  # (B,) each
-        return Draw(log_px_z, sum(log_ps), sum(log_qs), torch.cat(zs, dim=-1), logged=kl_layers)
+        kl_layers = [(q - p).mean(dim=0) for q, p in zip(log_qs, log_ps)]  # (B,) each
+        logged = {f"kl_layer{i + 1}": kl for i, kl in enumerate(kl_layers)}
+        return Draw(log_px_z, sum(log_ps), sum(log_qs), torch.cat(zs, dim=-1), logged=logged, kl_layers=kl_layers)
 
     def encode(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """[E[z1|x], E[z2|E[z1|x]], ...] (B, sum of sizes): the means up the stack."""

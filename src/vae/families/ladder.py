@@ -1,0 +1,202 @@
+"""The Ladder VAE (Sønderby et al. 2016, "Ladder Variational Autoencoders", Sec. 2.2, Eq. 17-21):
+any number of stochastic layers, with inference that runs top-down and shares the generative path.
+
+Bottom-up, a deterministic path d_1 = encoder(x), d_l = MLP(d_(l-1)) gives each layer a Gaussian
+N(mu_hat_l, sigma_hat_l^2) of the evidence from x (`model=`'s encoder and `posterior=gaussian`'s head
+for layer 1, the family's own blocks and heads above). Top-down, the generative model is
+p(zL) p(z(L-1)|zL) ... p(z1|z2) p(x|z1) with Gaussian p(z_l|z_(l+1)) = N(mu_p, sigma_p^2) and `prior=`'s
+p(zL); the posterior follows the same path, q(zL|x) = N(mu_hat_L, sigma_hat_L^2) and below it
+q(z_l|z_(l+1), x) the precision-weighted merge of the two Gaussians (`merge_gaussians`, Eq. 18-19).
+Batch normalisation in the deterministic blocks is optional (family.batch_norm; Sec. 2.3 finds it,
+with KL warm-up, crucial for several layers). A Draw's z is the concatenation [z1, ..., zL] and its
+densities are the full hierarchical ones, so the ELBO, the IWAE bound and evaluation's log p(x)
+need nothing else. The paper's MNIST model: family=ladder model.hidden=[512,512] (the defaults here).
+"""
+
+import torch
+from torch import Tensor, nn
+
+from vae.distributions import log_normal, reparameterize
+from vae.draw import Draw
+from vae.errors import ConfigError, check_int
+from vae.nets.mlp import ACTIVATIONS
+from vae.posteriors.gaussian import GaussianPosterior
+
+
+def merge_gaussians(mu_hat: Tensor, logvar_hat: Tensor, mu_p: Tensor, logvar_p: Tensor) -> tuple[Tensor, Tensor]:
+    """The normalised product of two diagonal Gaussians: the ladder's posterior (Sønderby et al. 2016, Eq. 18-19).
+
+    sigma_q^2 = 1 / (sigma_hat^-2 + sigma_p^-2),  mu_q = (mu_hat sigma_hat^-2 + mu_p sigma_p^-2) sigma_q^2,
+    written with log-variances so that no precision over- or underflows: log sigma_q^2 is
+    -logaddexp(-logvar_hat, -logvar_p) and mu_hat's weight sigma_q^2 / sigma_hat^2 is sigmoid(logvar_p - logvar_hat).
+    All broadcastable (..., D) -> mu_q, logvar_q (..., D).
+    """
+    logvar_q = -torch.logaddexp(-logvar_hat, -logvar_p)
+    weight_hat = torch.sigmoid(logvar_p - logvar_hat)  # the precision share of the bottom-up evidence
+    mu_q = weight_hat * mu_hat + (1.0 - weight_hat) * mu_p
+    return mu_q, logvar_q
+
+
+class Block(nn.Module):
+    """h (..., D_in) -> `depth` times [Linear, optional BatchNorm, activation] -> (..., width).
+
+    Leading dimensions are flattened for batch normalisation, so K draws of B examples share one batch.
+    """
+
+    def __init__(self, in_dim: int, width: int, depth: int, activation: str, batch_norm: bool):
+        super().__init__()
+        layers: list[nn.Module] = []
+        for n_in in [in_dim] + [width] * (depth - 1):
+            layers += [nn.Linear(n_in, width), *([nn.BatchNorm1d(width)] if batch_norm else []), ACTIVATIONS[activation]()]
+        self.net = nn.Sequential(*layers)
+        self.out_features = width
+
+    def forward(self, h: Tensor) -> Tensor:
+        return self.net(h.flatten(0, -2)).view(*h.shape[:-1], self.out_features)
+
+
+class GaussianHead(nn.Module):
+    """h (..., F) -> (mu, logvar) (..., D) each, float32: one diagonal Gaussian, as `posterior=gaussian` gives."""
+
+    def __init__(self, in_features: int, out_dim: int):
+        super().__init__()
+        self.linear = nn.Linear(in_features, 2 * out_dim)
+
+    def forward(self, h: Tensor) -> tuple[Tensor, Tensor]:
+        mu, logvar = self.linear(h).float().chunk(2, dim=-1)
+        return mu, logvar
+
+
+class TopDown(nn.Module):
+    """p(z_l | z_(l+1)): z_(l+1) (..., D_(l+1)) -> block -> (mu_p, logvar_p) (..., D_l)."""
+
+    def __init__(self, upper: int, lower: int, width: int, depth: int, activation: str, batch_norm: bool):
+        super().__init__()
+        self.block = Block(upper, width, depth, activation, batch_norm)
+        self.head = GaussianHead(width, lower)
+
+    def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        return self.head(self.block(z))
+
+
+class LadderModel(nn.Module):
+    """x -> d_1 -> ... -> d_L bottom-up; zL -> ... -> z1 -> x top-down, for generation and inference alike."""
+
+    closed_form_kl = False  # the KL of a stack has no closed form: objectives use log q - log p
+
+    def __init__(
+        self, encoder, decoder, posterior, prior, likelihood, latents: list[int], widths: list[int],
+        depth: int = 2, activation: str = "relu", batch_norm: bool = True,
+    ):  # fmt: skip
+        super().__init__()
+        if not isinstance(posterior, GaussianPosterior):
+            raise ConfigError(
+                f"family=ladder takes posterior=gaussian, not {type(posterior).__name__}: each layer's posterior is the "
+                "precision-weighted merge of two diagonal Gaussians"
+            )
+        self.encoder, self.decoder, self.posterior, self.prior, self.likelihood = encoder, decoder, posterior, prior, likelihood
+        self.layer_sizes = check_layers(latents, widths)
+        depth = check_int("family.depth", depth, 1)
+        if activation not in ACTIVATIONS:
+            raise ConfigError(f"family.activation={activation} is unknown: choose one of {', '.join(ACTIVATIONS)}")
+        self.batch_norm = bool(batch_norm)
+        ins = [encoder.out_features, *widths[:-1]]  # what each block above layer 1 reads: d_(l-1)
+        self.up = nn.ModuleList(Block(n_in, width, depth, activation, self.batch_norm) for n_in, width in zip(ins, widths))
+        self.up_heads = nn.ModuleList(GaussianHead(width, size) for width, size in zip(widths, self.layer_sizes[1:]))
+        pairs = zip(self.layer_sizes, self.layer_sizes[1:], widths)
+        self.down = nn.ModuleList(TopDown(upper, lower, width, depth, activation, self.batch_norm) for lower, upper, width in pairs)
+
+    @property
+    def latent_dim(self) -> int:
+        return sum(self.layer_sizes)
+
+    def split(self, z: Tensor) -> list[Tensor]:
+        """[z1, ..., zL] from their concatenation (..., sum of sizes)."""
+        return list(z.split(self.layer_sizes, dim=-1))
+
+    def bottom_up(self, x: Tensor) -> list[tuple[Tensor, Tensor]]:
+        """x (B, C, H, W) -> [(mu_hat_l, logvar_hat_l) (B, D_l) each] for l = 1..L: the evidence of x for each layer."""
+        d = self.encoder(x)  # (B, F): d_1
+        evidence = [self.posterior.base(d)]
+        for block, head in zip(self.up, self.up_heads):
+            d = block(d)  # (B, width_l): d_l
+            evidence.append(head(d))
+        return evidence
+
+    def draw(self, x: Tensor, y: Tensor | None = None, k: int = 1) -> Draw:
+        """x (B, C, H, W) -> a Draw of K codes [z1, ..., zL] (K, B, sum of sizes) per example, drawn top-down."""
+        batch = len(x)
+        evidence = self.bottom_up(x)
+        mu_top, logvar_top = (t.expand(k, *t.shape) for t in evidence[-1])  # (K, B, D_L)
+        zs = [reparameterize(mu_top, logvar_top)]  # q(zL|x) = N(mu_hat_L, sigma_hat_L^2)
+        log_qs, log_ps = [log_normal(zs[0], mu_top, logvar_top)], [self.prior.log_prob(zs[0], None)]  # (K, B) each
+        for layer, (mu_hat, logvar_hat) in zip(reversed(self.down), reversed(evidence[:-1])):  # l = L-1, ..., 1
+            mu_p, logvar_p = layer(zs[0])  # p(z_l|z_(l+1)), (K, B, D_l)
+            mu_q, logvar_q = merge_gaussians(mu_hat, logvar_hat, mu_p, logvar_p)  # q(z_l|z_(l+1), x)
+            zs.insert(0, reparameterize(mu_q, logvar_q))
+            log_qs.insert(0, log_normal(zs[0], mu_q, logvar_q))
+            log_ps.insert(0, log_normal(zs[0], mu_p, logvar_p))
+        params = self.decoder(zs[0].flatten(0, 1))  # (K * B, C * params_per_pixel, H, W)
+        x_rep = x.expand(k, *x.shape).flatten(0, 1)
+        log_px_z = self.likelihood.log_prob(params, x_rep).view(k, batch)
+        kl_layers = [(q - p).mean(dim=0) for q, p in zip(log_qs, log_ps)]  # (B,) each, bottom first
+        logged = {f"kl_layer{i + 1}": kl for i, kl in enumerate(kl_layers)}
+        return Draw(log_px_z, sum(log_ps), sum(log_qs), torch.cat(zs, dim=-1), logged=logged, kl_layers=kl_layers)
+
+    def encode(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """The posterior means top-down, each layer's merge fed the mean of the layer above, (B, sum of sizes).
+
+        E[z_l|x] itself would integrate over the layers above; the means through the path are the usual stand-in.
+        """
+        evidence = self.bottom_up(x)
+        codes = [evidence[-1][0]]
+        for layer, (mu_hat, logvar_hat) in zip(reversed(self.down), reversed(evidence[:-1])):
+            codes.insert(0, merge_gaussians(mu_hat, logvar_hat, *layer(codes[0]))[0])
+        return torch.cat(codes, dim=-1)
+
+    def decode(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        """E[x|z1] from the concatenated codes (N, sum of sizes): x depends on z1 alone."""
+        return self.likelihood.mean(self.decoder(self.split(z)[0]))
+
+    def sample_given(self, upper: list[Tensor], generator: torch.Generator | None = None) -> Tensor:
+        """Ancestral draws of the layers below fixed upper ones, concatenated (n, sum of sizes).
+
+        upper: [z_m, ..., zL] (n, D_l) each, the top L - m + 1 layers held fixed; each z_l below is drawn
+        from p(z_l|z_(l+1)) with the caller's generator. Fixing one layer and redrawing those below shows what it holds.
+        """
+        zs = list(upper)
+        if not 1 <= len(zs) <= len(self.layer_sizes):
+            raise ValueError(f"give 1 to {len(self.layer_sizes)} upper layers, not {len(zs)}")
+        for layer in reversed(self.down[: len(self.layer_sizes) - len(zs)]):
+            zs.insert(0, self.sample_below(layer, zs[0], generator))
+        return torch.cat(zs, dim=-1)
+
+    def sample_latents(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """Ancestral draws zL ~ p(zL), then each z_l ~ p(z_l|z_(l+1)), concatenated (n, sum of sizes)."""
+        return self.sample_given([self.prior.sample(n, None, generator)], generator)
+
+    def sample_below(self, layer: TopDown, upper: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """One draw of p(z_l|z_(l+1)) (n, D_l) with the caller's generator."""
+        mu, logvar = layer(upper)
+        eps = torch.randn(mu.shape, generator=generator).to(mu.device)
+        return mu + torch.exp(0.5 * logvar) * eps
+
+    def sample(self, n: int, y: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
+        return self.decode(self.sample_latents(n, generator))
+
+
+def check_layers(latents, widths) -> list[int]:
+    """The stochastic layer sizes, bottom first, checked with the deterministic widths between them."""
+    sizes = [check_int("family.latents", size, 1) for size in latents]
+    if len(sizes) < 2:
+        raise ConfigError(
+            f"family.latents={list(latents)} is invalid: give two or more layer sizes, bottom first, e.g. [64, 32, 16, 8, 4] "
+            "(one layer is family=vae)"
+        )
+    widths = [check_int("family.widths", width, 1) for width in widths]
+    if len(widths) != len(sizes) - 1:
+        raise ConfigError(
+            f"family.widths={widths} does not fit family.latents={sizes}: give one deterministic width per pair of "
+            f"neighbouring layers ({len(sizes) - 1}), bottom first, e.g. [256, 128, 64, 32] for five layers"
+        )
+    return sizes
