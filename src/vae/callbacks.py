@@ -62,8 +62,13 @@ class ImageGrids(L.Callback):
 class EpochTimer(L.Callback):
     """Logs `train/epoch_time` (seconds) and `train/samples_per_s` of each epoch's training part, validation excluded."""
 
+    def __init__(self):
+        self.samples, self.start = 0, time.perf_counter()
+        self.end = self.start
+
     def on_train_epoch_start(self, trainer, pl_module):
         self.samples, self.start = 0, time.perf_counter()
+        self.end = self.start
 
     on_train_start = on_train_epoch_start  # a run resumed mid-epoch starts timing without an epoch start
 
@@ -74,6 +79,8 @@ class EpochTimer(L.Callback):
         self.end = time.perf_counter()
 
     def on_train_epoch_end(self, trainer, pl_module):
+        if not self.samples:  # resumed at the epoch's end: its batches were timed by the stopped run, not this one
+            return
         seconds = self.end - self.start  # rank zero's clock; every rank sees as many samples
         per_epoch = dict(on_epoch=True, rank_zero_only=True, batch_size=1)  # one figure an epoch, nothing to average
         pl_module.log("train/epoch_time", seconds, **per_epoch)

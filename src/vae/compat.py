@@ -110,3 +110,18 @@ class AppendingWriter(ExperimentWriter):
         if self._fs.isfile(self.metrics_file_path):
             with self._fs.open(self.metrics_file_path, "r", newline="") as file:
                 self.metrics_keys = next(csv.reader(file), [])
+
+
+def validates_after_this_batch(trainer: L.Trainer) -> bool:
+    """Whether Lightning runs validation right after the training batch that just ended (its own decision)."""
+    return trainer.fit_loop.epoch_loop._should_check_val_fx(trainer.fit_loop._data_fetcher)
+
+
+def hold_back_sigterm(trainer: L.Trainer) -> None:
+    """Hide a SIGTERM that arrived from Lightning's loops, which would stop halfway through a validation."""
+    trainer._signal_connector.received_sigterm = False
+
+
+def release_sigterm(trainer: L.Trainer) -> None:
+    """Hand a held-back SIGTERM to Lightning again: it stops at its next check, as if it had just arrived."""
+    trainer._signal_connector.received_sigterm = True

@@ -24,7 +24,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, open_dict
 
 from vae.checkpoints import check_fits, load_checkpoint
-from vae.compat import AppendingCSVLogger
+from vae.compat import AppendingCSVLogger, hold_back_sigterm, release_sigterm, validates_after_this_batch
 from vae.errors import ConfigError, RunStopped, train_command
 from vae.targets import trusted_by
 
@@ -106,7 +106,7 @@ def stop_testing_on_sigterm(trainer: L.Trainer, run_dir: Path):
     this one, which ends the run wherever it is (nothing is left to save: last.ckpt holds the end
     of training, and a resume from it runs only the test phase, drawing what this run would have).
     """
-    if threading.current_thread() is not threading.main_thread():
+    if not in_main_thread():
         yield
         return
 
@@ -121,6 +121,11 @@ def stop_testing_on_sigterm(trainer: L.Trainer, run_dir: Path):
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def in_main_thread() -> bool:
+    """Signal handlers can be set only there (a run in a thread of a notebook or a launcher has none of its own)."""
+    return threading.current_thread() is threading.main_thread()
 
 
 def rng_state() -> dict:
@@ -150,6 +155,9 @@ class RunState(L.Callback):
         self.rng_to_restore: dict | None = None
         self.saved_at_step = -1
         self.fitting = False
+        self.sigterm_held = False  # arrived before a validation, hidden from Lightning until it ends
+        self.lightnings_handler = None  # while a validation runs, SIGTERM is only noted
+        self.sigterm_noted = False
 
     def state_dict(self) -> dict:
         return {"rng": rng_state()}
@@ -191,7 +199,34 @@ class RunState(L.Callback):
         # where ModelCheckpoint saves too; Lightning stops the run right after this batch. With
         # several processes the signal reaches each at a different batch: they save in on_exception.
         if trainer.received_sigterm and trainer.world_size == 1:
-            self.save_last(trainer)
+            if validates_after_this_batch(trainer):  # a checkpoint from before it would skip it on resume
+                self.hold_sigterm(trainer)
+            else:
+                self.save_last(trainer)
+
+    def hold_sigterm(self, trainer: L.Trainer) -> None:
+        """Let the validation about to start run whole; the run stops right after it."""
+        hold_back_sigterm(trainer)
+        self.sigterm_held = True
+
+    def on_validation_start(self, trainer, pl_module):
+        # Lightning would stop halfway through, and a resume cannot finish a validation half done: while
+        # it runs, a SIGTERM is only noted, and handed to Lightning's handler once it has ended
+        if trainer.state.fn == "fit" and not trainer.sanity_checking and trainer.world_size == 1 and in_main_thread():
+            self.lightnings_handler = signal.signal(signal.SIGTERM, self.note_sigterm)
+
+    def note_sigterm(self, signum, frame) -> None:
+        self.sigterm_noted = True
+
+    def on_validation_end(self, trainer, pl_module):
+        if self.lightnings_handler is not None:
+            signal.signal(signal.SIGTERM, self.lightnings_handler)
+            if self.sigterm_noted and callable(self.lightnings_handler):
+                self.lightnings_handler(signal.SIGTERM, None)
+            self.lightnings_handler, self.sigterm_noted = None, False
+        if self.sigterm_held:  # Lightning stops at its next check, after the validation; on_exception saves there
+            release_sigterm(trainer)
+            self.sigterm_held = False
 
     def on_exception(self, trainer, pl_module, exception):
         # every rank raises SIGTERMException at the same point, so all of them take part in the save

@@ -3,7 +3,8 @@
 A checkpoint's config is rebuilt with Hydra's `instantiate`, which calls whatever a `_target_`
 names, with whatever arguments sit beside it: an edited checkpoint could name
 `pathlib.Path.write_text` and write any file. So a checkpoint is read as data: before anything in
-its config is instantiated, every `_target_` in it (nested ones and those inside lists included)
+its config is instantiated, every `_target_` in it (nested ones and those inside lists included;
+the run settings of RUN_SECTIONS, which are never built from a stored config, aside)
 must be one that a file under the package's `conf/` names (its families, parts, data sets,
 objectives, and the optimiser and scheduler classes it ships configs for). A target the user
 wrote (a net or data set of their own) is allowed only where the user names it: on the command
@@ -22,6 +23,9 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from vae.config_path import CHECKOUT_CONF, IN_CHECKOUT
 from vae.errors import ConfigError
+
+RUN_SECTIONS = ("callbacks", "logger", "trainer", "hydra", "hparams_search")  # built from the command line only, never
+# from a stored config: a checkpoint trained with a callback of the user's own loads without naming it
 
 
 @functools.cache
@@ -67,7 +71,8 @@ def check_targets(config, source: str, trust: Iterable[str] = ()) -> dict:
     except Exception as err:  # an interpolation that does not resolve, or data OmegaConf cannot hold
         raise ConfigError(f"{source} holds a config that cannot be read: {type(err).__name__}: {err}".split("\n")[0]) from None
     allowed = package_targets() | set(trust)
-    for where, target in targets_in(resolved):
+    built = {key: value for key, value in resolved.items() if key not in RUN_SECTIONS} if isinstance(resolved, dict) else resolved
+    for where, target in targets_in(built):
         if target not in allowed:
             raise ConfigError(
                 f"{source} is refused: its stored config names _target_ {target} (at {where}), which is not one of "
