@@ -1,7 +1,7 @@
 """The ELBO with a KL weight, -E_q[log p(x|z)] + beta * KL (Kingma & Welling 2014; beta: Higgins et al. 2017).
 
-The weight comes from a `beta=` schedule (constant, linear, cyclical, or the capacity objective of
-Burgess et al. 2018). With k > 1 draws it averages k one-sample ELBOs: the "VAE" rows of Burda et
+The weight comes from the `beta=` schedule (constant, linear, cyclical); the capacity objective of
+Burgess et al. 2018 is `objective=capacity` (vae.objectives.capacity). With k > 1 draws it averages k one-sample ELBOs: the "VAE" rows of Burda et
 al. 2016's Table 1.
 """
 
@@ -9,6 +9,8 @@ from torch import Tensor
 
 from vae.draw import Draw
 from vae.errors import check_int
+from vae.objectives.base import Objective
+from vae.schedules import Schedule
 
 
 def kl_penalty(kl: Tensor, beta: float, capacity: float | None = None) -> Tensor:
@@ -28,16 +30,16 @@ def elbo_terms(draw: Draw) -> dict[str, Tensor]:
     return {"rec": rec, "kl": kl, "elbo": -(rec + kl)}
 
 
-class ELBO:
-    def __init__(self, schedule, k: int = 1):
+class ELBO(Objective):
+    name = "elbo"
+
+    def __init__(self, schedule: Schedule, k: int = 1):
         self.schedule = schedule
         self.k = check_int("objective.k", k, 1)
 
     def __call__(self, draw: Draw, step: int) -> dict:
         terms = elbo_terms(draw)
-        beta, capacity = self.schedule.beta(step), self.schedule.capacity(step)
-        terms["loss"] = terms["rec"] + kl_penalty(terms["kl"], beta, capacity)
+        beta = self.schedule.beta(step)
+        terms["loss"] = terms["rec"] + kl_penalty(terms["kl"], beta)
         terms["beta"] = beta
-        if capacity is not None:
-            terms["capacity"] = capacity
         return terms
