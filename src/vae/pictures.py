@@ -144,13 +144,12 @@ def draw_all(
     if "reconstructions" in names:
         y = labels[:n_images].to(x.device) if model.classes else None
         pictures["reconstructions"] = reconstruction_figure(system, shown, when, y)
-    mu = encode_mean(system, x)  # (N, D)
     if "traversals" in names:
-        pictures["traversals"] = traversal_figure(system, shown[:1], *dimension_usage(system, x, mu), when)
+        pictures["traversals"] = traversal_figure(system, shown[:1], *dimension_usage(system, x, encode_mean(system, x)), when)
     if "interpolations" in names:
         pictures["interpolations"] = interpolation_figure(system, shown, when)
     if "codes" in names and system.latent_dim == 2:
-        pictures["codes"] = code_scatter(mu, labels[: len(mu)], when)
+        pictures["codes"] = code_scatter(encode_mean(system, x), labels[: len(x)], when)
     return pictures
 
 

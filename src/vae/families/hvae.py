@@ -22,7 +22,6 @@ from vae.families.parts import gaussian_parts
 from vae.families.vae import refuse_encoder_priors
 from vae.nets.mlp import check_hidden, mlp
 
-
 UNSET_LATENT = 20  # conf/train.yaml's `latent`: what a command that does not mention latent= gives
 
 
