@@ -21,6 +21,7 @@ from torch.distributions import Normal
 
 import vae
 from conftest import ROOT, TINY, WITH_PICTURES, make_config, run_script
+from vae.assemble import check_new_run
 from vae.draw import Draw
 from vae.errors import ConfigError, user_error_message
 from vae.families.base import Family
@@ -187,7 +188,7 @@ def test_the_system_is_named_for_what_it_is_and_the_old_name_still_loads():
 )
 def test_a_knob_that_cannot_apply_is_refused_in_one_line(tmp_path, overrides, message):
     with pytest.raises(Exception) as caught:  # a constructor's error arrives wrapped by Hydra's instantiate
-        System(OmegaConf.to_container(make_config(tmp_path, overrides), resolve=True))
+        train(make_config(tmp_path, [*TINY, *overrides]))
     line = user_error_message(caught.value)
     assert line is not None and re.match(message, line), line
 
@@ -197,8 +198,11 @@ def test_latent_given_as_the_top_layer_or_left_alone_fits_hvae(tmp_path):
 
     assert UNSET_LATENT == OmegaConf.load(ROOT / "conf" / "train.yaml").latent
     for extra in ([], ["latent=50"]):  # experiment=burda2016 family=hvae sets latent: 50
-        system = System(OmegaConf.to_container(make_config(tmp_path, ["family=hvae", *extra]), resolve=True))
-        assert system.model.layer_sizes == [100, 50]
+        cfg = make_config(tmp_path, ["family=hvae", *extra])
+        check_new_run(cfg)
+        assert System(OmegaConf.to_container(cfg, resolve=True)).model.layer_sizes == [100, 50]
+    stored = make_config(tmp_path, ["family=hvae", "latent=8"])  # a checkpoint trained when latent= was ignored
+    assert System(OmegaConf.to_container(stored, resolve=True)).model.layer_sizes == [100, 50]
 
 
 def test_the_kl_schedule_weighs_beta_tcvae_and_capacity_is_its_own_objective(tmp_path):
@@ -229,3 +233,11 @@ def test_extending_names_the_files_one_touches():
     text = Path(ROOT / "docs" / "extending.md").read_text()
     for path in ("src/vae/families/base.py", "conf/family/", "src/vae/priors/", "conf/prior/", "src/vae/objectives/", "conf/objective/"):
         assert path in text
+
+
+def test_a_checkpoint_trained_with_the_capacity_schedule_still_loads(tmp_path):
+    """Before capacity was its own objective, `beta=capacity` stored objective=elbo with a Capacity schedule."""
+    cfg = OmegaConf.to_container(make_config(tmp_path, ["model.hidden=[8]"]), resolve=True)
+    cfg["objective"]["schedule"] = {"_target_": "vae.schedules.Capacity", "gamma": 2.0, "max_capacity": 5.0, "capacity_steps": 10}
+    objective = System(cfg).objective
+    assert objective.name == "capacity" and objective.gamma == 2.0 and objective.capacity(5) == 2.5

@@ -32,6 +32,11 @@ def family_class(cfg: DictConfig) -> type[Family]:
     return family
 
 
+def check_new_run(cfg: DictConfig) -> None:
+    """What a new run's family refuses before anything is built (`Family.check_config`); a checkpoint is not asked."""
+    family_class(cfg).check_config(cfg)
+
+
 def build_model(cfg: DictConfig) -> Family:
     """The family of `cfg.family` with its nets, posterior, prior and likelihood, as that family wires them."""
     return family_class(cfg).from_config(cfg, image_shape(cfg))
@@ -39,6 +44,13 @@ def build_model(cfg: DictConfig) -> Family:
 
 def build_objective(cfg: DictConfig, model: Family) -> Objective:
     """The objective of `cfg.objective`, refused with one line where the model's family cannot be trained with it."""
-    objective = instantiate(cfg.objective)
+    spec = cfg.objective
+    schedule = spec.get("schedule")
+    if schedule is not None and schedule.get("_target_") == "vae.schedules.Capacity":  # a checkpoint from when capacity
+        spec = {"_target_": "vae.objectives.capacity.Capacity", **{key: schedule[key] for key in CAPACITY}}  # was a schedule
+    objective = instantiate(spec)
     model.check_objective(objective)
     return objective
+
+
+CAPACITY = ("gamma", "max_capacity", "capacity_steps")  # the settings `beta=capacity` had, now `objective=capacity`'s

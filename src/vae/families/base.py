@@ -93,6 +93,11 @@ class Family(nn.Module):
         fit it (a part, `latent=`) with one line naming the bad value and what is valid."""
         raise NotImplementedError
 
+    @classmethod
+    def check_config(cls, cfg: DictConfig) -> None:
+        """Refuse, with one line, a setting a new run gives that this family would ignore (checkpoints that were
+        trained are not asked again). Default: none."""
+
     @property
     def latent_dim(self) -> int:
         """D, the width of the codes `encode` gives and `decode` takes."""

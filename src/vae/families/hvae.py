@@ -54,16 +54,20 @@ class HVAEModel(Family):
     @classmethod
     def from_config(cls, cfg: DictConfig, shape: tuple[int, int, int]) -> "HVAEModel":
         sizes = check_latents(cfg.family.latents)
+        parts = gaussian_parts(cfg, shape, sizes[0], sizes[-1])
+        refuse_encoder_priors(cfg, parts["prior"], "hvae", "not to the top layer")
+        family = {key: value for key, value in cfg.family.items() if key not in ("_target_", "latents")}
+        return cls(**parts, latents=sizes, **family)
+
+    @classmethod
+    def check_config(cls, cfg: DictConfig) -> None:
+        sizes = check_latents(cfg.family.latents)
         if cfg.latent not in (UNSET_LATENT, sizes[-1]):  # the default, or the top layer's width, says nothing wrong
             wanted = [*sizes[:-1], cfg.latent]
             raise ConfigError(
                 f"latent={cfg.latent} is unused by family=hvae, whose layer sizes are family.latents={sizes} (bottom first, "
                 f"the prior sees the last): give family.latents={wanted} instead"
             )
-        parts = gaussian_parts(cfg, shape, sizes[0], sizes[-1])
-        refuse_encoder_priors(cfg, parts["prior"], "hvae", "not to the top layer")
-        family = {key: value for key, value in cfg.family.items() if key not in ("_target_", "latents")}
-        return cls(**parts, latents=sizes, **family)
 
     @property
     def latent_dim(self) -> int:
