@@ -167,9 +167,20 @@ CASES = {  # id: (overrides, with {path} made by the function, the error line it
     "text seed": (["seed=lucky"], None, r"seed=lucky is invalid: it must be an integer from 0 to 4294967295"),
     "NaN beta": (["beta.value=nan"], None, r"beta.value=nan is invalid: it must be a finite number >= 0.0"),
     "infinite gamma": (
-        ["beta=capacity", "beta.gamma=inf"],
+        ["objective=capacity", "objective.gamma=inf"],
         None,
-        r"beta.gamma=inf is invalid: it must be a finite number >= 0.0",
+        r"objective.gamma=inf is invalid: it must be a finite number >= 0.0",
+    ),
+    "capacity as a beta schedule (the old spelling)": (["beta=capacity"], None, r"beta=capacity is now objective=capacity, .*"),
+    "a KL schedule for a bound without a KL term": (
+        ["objective=iwae", "beta=linear"],
+        None,
+        r"beta=linear does not apply to objective=iwae: .*; leave beta= at its default \(constant 1\)",
+    ),
+    "latent= under a family that sizes its layers itself": (
+        ["family=hvae", "latent=8"],
+        None,
+        r"latent=8 is unused by family=hvae, whose layer sizes are family.latents=\[100, 50\] .*: give family.latents=\[100, 8\] instead",
     ),
     "whole set as val": (
         ["data.val_size=1.0"],

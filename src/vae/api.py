@@ -4,8 +4,8 @@
     model = vae.load("outputs/DATE/TIME/checkpoints/best.ckpt")  # eval mode, on the GPU if there is one
     z = vae.encode(model, x)             # x (B, C, H, W) in [0, 1] (or uint8) -> posterior means (B, D)
     x_hat = vae.decode(model, z)         # -> mean images (B, C, H, W) in [0, 1]
-    x_hat = vae.reconstruct(model, x)    # decode(encode(x))
-    images = vae.sample(model, 16, seed=0)
+    x_hat = vae.reconstruct(model, x)    # decode(encode(x)); family=cvae: each also takes labels y=
+    images = vae.sample(model, 16, seed=0)   # family=cvae: the classes in turn, or y=
     metrics = vae.evaluate(model, nll_samples=100)   # on the test split the model was trained with
     paths = vae.draw_pictures(model, "pictures/")    # the PNGs of vae-sample
     results = vae.train(vae.compose(["experiment=conv16", "debug=default"], output_dir="runs/a"))
@@ -28,7 +28,7 @@ from vae.build import load_system
 from vae.config_path import CHECKOUT_CONF, IN_CHECKOUT
 from vae.evaluation import evaluate_test_split, pick_device
 from vae.pictures import draw_all, save_pictures
-from vae.system import VAE
+from vae.system import System
 from vae.training import train
 
 __all__ = ["compose", "train", "load", "encode", "decode", "reconstruct", "sample", "evaluate", "draw_pictures"]
@@ -46,7 +46,7 @@ def compose(overrides: Sequence[str] = (), output_dir: str | Path | None = None,
         return hydra_compose(config_name, overrides=[*extra, *overrides])
 
 
-def load(path: str | Path, device: str | torch.device = "auto", trust: Sequence[str] = ()) -> VAE:
+def load(path: str | Path, device: str | torch.device = "auto", trust: Sequence[str] = ()) -> System:
     """The model of a checkpoint (read weights-only), in eval mode on `device` (auto: cuda if there is one).
 
     The checkpoint's config may name only vae's own parts, and `trust`: targets of your own it was trained with.
@@ -55,47 +55,54 @@ def load(path: str | Path, device: str | torch.device = "auto", trust: Sequence[
     return system.to(pick_device(device) if isinstance(device, str) else device)
 
 
-def as_images(model: VAE, x: Tensor) -> Tensor:
+def as_images(model: System, x: Tensor) -> Tensor:
     """x (B, C, H, W) as float32 in [0, 1] on the model's device; uint8 images are scaled."""
     x = x.to(model.device)
     return x.float() / 255 if x.dtype == torch.uint8 else x.float()
 
 
-@torch.no_grad()
-def encode(model: VAE, x: Tensor) -> Tensor:
-    """x (B, C, H, W) -> the posterior mean E[z|x] (B, D)."""
-    return model.encode(as_images(model, x))
+def as_labels(model: System, y: Tensor | None) -> Tensor | None:
+    """Labels (B,) on the model's device, for a conditional family; None stays None."""
+    return None if y is None else y.to(model.device).long()
 
 
 @torch.no_grad()
-def decode(model: VAE, z: Tensor) -> Tensor:
-    """z (B, D) -> the mean image E[x|z] (B, C, H, W) in [0, 1]."""
-    return model.decode(z.to(model.device).float())
+def encode(model: System, x: Tensor, y: Tensor | None = None) -> Tensor:
+    """x (B, C, H, W) -> the code E[z|x] (B, D); y (B,): the labels, which a conditional family needs."""
+    return model.encode(as_images(model, x), as_labels(model, y))
 
 
-def reconstruct(model: VAE, x: Tensor) -> Tensor:
-    """x (B, C, H, W) -> decode(encode(x)) (B, C, H, W) in [0, 1]."""
-    return decode(model, encode(model, x))
+@torch.no_grad()
+def decode(model: System, z: Tensor, y: Tensor | None = None) -> Tensor:
+    """z (B, D) -> the mean image E[x|z] (B, C, H, W) in [0, 1]; y (B,): labels for a conditional family."""
+    return model.decode(z.to(model.device).float(), as_labels(model, y))
 
 
-def sample(model: VAE, n: int, seed: int | None = None) -> Tensor:
-    """n mean images (n, C, H, W) of prior draws z ~ p(z); a seed makes them repeatable."""
+def reconstruct(model: System, x: Tensor, y: Tensor | None = None) -> Tensor:
+    """x (B, C, H, W) -> decode(encode(x)) (B, C, H, W) in [0, 1]; y (B,): labels for a conditional family."""
+    return decode(model, encode(model, x, y), y)
+
+
+@torch.no_grad()
+def sample(model: System, n: int, seed: int | None = None, y: Tensor | None = None) -> Tensor:
+    """n mean images (n, C, H, W) of prior draws z ~ p(z); a seed makes them repeatable. A conditional
+    family draws label y (n,) when given, else its classes in turn."""
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
-    return decode(model, model.sample_latents(n, generator))
+    return model.sample(n, as_labels(model, y), generator)
 
 
-def training_config(model: VAE) -> DictConfig:
+def training_config(model: System) -> DictConfig:
     """The composed config the model was trained with (it rides in every checkpoint)."""
     return OmegaConf.create(model.hparams["config"])
 
 
-def evaluate(model: VAE, nll_samples: int = 1000, chunk_size: int | None = None) -> dict[str, float]:
+def evaluate(model: System, nll_samples: int = 1000, chunk_size: int | None = None) -> dict[str, float]:
     """The metrics of vae-eval on the model's test split: elbo, rec, kl, nll (k = nll_samples), bpd, active units."""
     datamodule = instantiate(training_config(model).data)
     return evaluate_test_split(model.eval(), datamodule, nll_samples, chunk_size)
 
 
-def draw_pictures(model: VAE, out_dir: str | Path, n: int = 64, n_images: int = 8, seed: int = 0) -> list[Path]:
+def draw_pictures(model: System, out_dir: str | Path, n: int = 64, n_images: int = 8, seed: int = 0) -> list[Path]:
     """The pictures of vae-sample (samples, reconstructions, traversals, interpolations; for D = 2 the
     manifold and the codes) of the model's test split, as PNGs in out_dir."""
     data = instantiate(training_config(model).data)

@@ -104,6 +104,12 @@ def divergence_message(step: int, term: str, value: float, lr: float, beta: floa
     return f"{head}; lower optimizer.lr (now {lr:g}); {kept}"
 
 
+MOVED_OPTIONS = {  # old spellings users may have in their scripts -> the new one
+    "beta=capacity": "objective=capacity, an objective of its own (objective.gamma, objective.max_capacity, "
+    "objective.capacity_steps): the capacity target is not a KL weight schedule",
+}
+
+
 def user_error_message(exc: BaseException, before_job: bool = False) -> str | None:
     """One line for an error the user caused (ours, Hydra's, Lightning's Trainer's, a full disk), else None.
 
@@ -116,6 +122,8 @@ def user_error_message(exc: BaseException, before_job: bool = False) -> str | No
         return str(config_error)
     if isinstance(exc, MissingConfigException) and exc.missing_cfg_file and exc.options is not None:
         group, _, choice = exc.missing_cfg_file.rpartition("/")
+        if f"{group}={choice}" in MOVED_OPTIONS:
+            return f"{group}={choice} is now {MOVED_OPTIONS[f'{group}={choice}']}"
         return f"{group}={choice} is not an option: choose one of {', '.join(sorted(exc.options))}"
     unknown = unknown_key_message(exc)
     if unknown is not None:

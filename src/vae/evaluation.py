@@ -1,4 +1,5 @@
-"""Judge a trained VAE on its test split: the ELBO and its terms, log p(x), bits/dim, active units.
+"""Judge a trained model of any family on its test split: the ELBO and its terms, log p(x), bits/dim, and the
+family's own figures (`Family.diagnostics`: active units, the KL of each layer or dimension, codebook usage).
 
 log p(x) is the importance-weighted estimate of Burda et al. 2016 ("Importance Weighted
 Autoencoders", Eq. 8): log (1/k) sum_k p(x, z_k) / q(z_k|x), z_k ~ q(z|x). It is a lower
@@ -14,15 +15,12 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from vae.distributions import gaussian_kl
 from vae.errors import ConfigError, check_int
-from vae.families.vqvae import perplexity
+from vae.metrics.latents import ACTIVE_THRESHOLD, active_units, activity, kl_per_dimension  # noqa: F401  (their old home)
 from vae.metrics.suite import check_metrics, judge
 from vae.objectives.elbo import elbo_terms
 
 log = logging.getLogger(__name__)
-
-ACTIVE_THRESHOLD = 0.01  # Burda et al. 2016, Sec. 5.2: a unit is active when Cov_x(E_q[z_d]) > 0.01
 
 
 CPU_CHUNK = 8192  # images decoded at once on a CPU, and the first chunk's size on a GPU
@@ -76,69 +74,37 @@ def bits_per_dim(log_px: Tensor, num_dims: int) -> Tensor:
     return -log_px / (num_dims * math.log(2))
 
 
-def kl_per_dimension(mu: Tensor, logvar: Tensor) -> Tensor:
-    """KL(q(z_d|x) || N(0, 1)) for each latent dimension d; the columns sum to `gaussian_kl`.
-
-    mu, logvar: (B, D) -> (B, D)
-    """
-    return gaussian_kl(mu.reshape(-1, 1), logvar.reshape(-1, 1)).view(mu.shape)
-
-
-def activity(mu: Tensor) -> Tensor:
-    """Cov_x(E_q[z_d]): the variance over examples of each dimension's posterior mean. mu: (N, D) -> (D,)"""
-    return mu.var(dim=0, correction=0)
-
-
-def active_units(mu: Tensor, threshold: float = ACTIVE_THRESHOLD) -> int:
-    """How many latent dimensions the encoder uses (Burda et al. 2016, Sec. 5.2). mu: (N, D)"""
-    return int((activity(mu) > threshold).sum())
-
-
 @torch.no_grad()
 def evaluate(model, batches: Iterable, nll_samples: int, chunk_size: int | None = None) -> dict:
     """ELBO, its terms, the k-sample log p(x), bits/dim, active units and KL per dimension over `batches`.
 
-    model: a family; batches: tensors x (B, C, H, W) in [0, 1] on the model's device, or (x, y) pairs with
-    their labels (a conditional family then gives log p(x|y)). Returns nats per example (`nll` = -log p(x)),
-    averaged over all examples, and each family's own figures: the KL and active units of each layer
-    (hvae), codebook perplexity and dead codes (vqvae). A figure the family has no meaning for is left out
-    and named in `not_applicable` with the reason.
+    model: a family (`vae.families.base.Family`); batches: tensors x (B, C, H, W) in [0, 1] on the model's
+    device, or (x, y) pairs with their labels (a conditional family then gives log p(x|y)). Returns nats per
+    example (`nll` = -log p(x)), averaged over all examples, and the family's own figures (`diagnostics`:
+    active units, the KL and active units of each layer, codebook perplexity and dead codes, ...). A figure
+    the family has no meaning for is left out and named in `not_applicable` with the reason.
     """
     check_int("nll_samples", nll_samples, 1)
     sums: dict[str, float] = {"elbo": 0.0, "rec": 0.0, "kl": 0.0, "nll": 0.0}
-    codes, kl_dims, count, num_dims, code_counts = [], 0.0, 0, 0, 0
+    tally, count, num_dims = model.diagnostics(), 0, 0
     for batch in batches:
         x, y = batch if isinstance(batch, (tuple, list)) else (batch, None)
         draw = model.draw(x, y)
         terms = elbo_terms(draw)  # a one-sample ELBO, as in training
         log_px = importance_weighted_log_likelihood(model, x, nll_samples, chunk_size, y)  # (B,)
-        layers = {name: value for name, value in draw.logged.items() if name.startswith("kl_layer")}  # (B,) each
-        for name, value in (("elbo", terms["elbo"]), ("rec", terms["rec"]), ("kl", terms["kl"]), ("nll", -log_px), *layers.items()):
-            sums[name] = sums.get(name, 0.0) + float(value.sum())
-        if getattr(model, "closed_form_kl", False):  # KL per dimension has a meaning only against a factorised N(0, I)
-            kl_dims = kl_dims + kl_per_dimension(*model.base(x, y)).sum(dim=0)  # (D,)
-        if hasattr(model, "code_counts"):
-            code_counts = code_counts + model.code_counts(x).cpu()  # (K,)
-        codes.append(model.encode(x, y).cpu())
+        for name, value in (("elbo", terms["elbo"]), ("rec", terms["rec"]), ("kl", terms["kl"]), ("nll", -log_px)):
+            sums[name] += float(value.sum())
+        tally.update(x, y, draw)
         count, num_dims = count + len(x), x[0].numel()
     if count == 0:
         raise ConfigError("the test split is empty: give data.test_size >= 1")
-    metrics = {name: total / count for name, total in sums.items()}
+    metrics: dict = {name: total / count for name, total in sums.items()}
     metrics["bpd"] = float(bits_per_dim(torch.tensor(-metrics["nll"]), num_dims))
-    codes = torch.cat(codes)
-    metrics["active_units"] = active_units(codes)
-    if hasattr(model, "layer_sizes"):  # Burda et al. 2016, Table 2: active units of each stochastic layer
-        for i, layer in enumerate(codes.split(model.layer_sizes, dim=1)):
-            metrics[f"active_units_layer{i + 1}"] = active_units(layer)
-    if getattr(model, "closed_form_kl", False):
-        metrics["kl_per_dim"] = [round(float(v), 4) for v in kl_dims / count]
-    if hasattr(model, "code_counts"):  # over the whole split, not a batch
-        metrics["perplexity"] = float(perplexity(code_counts))
-        metrics["dead_codes"] = int((code_counts == 0).sum())
+    metrics |= tally.result()
     metrics["nll_samples"] = nll_samples
-    if getattr(model, "conditional", False):
+    if model.classes:
         metrics["nll_given"] = "y: -log p(x|y), each test image with its label"
-    not_applicable = getattr(model, "not_applicable", {})
+    not_applicable = model.not_applicable
     metrics = {name: value for name, value in metrics.items() if name not in not_applicable}
     if not_applicable:
         metrics["not_applicable"] = "; ".join(f"{name}: {why}" for name, why in not_applicable.items())

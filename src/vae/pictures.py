@@ -2,9 +2,11 @@
 
 Reconstructions (inputs above outputs), samples from the prior, latent traversals of the most
 used dimensions, interpolations between test images, and for a 2-D latent space the decoded
-manifold (Kingma & Welling 2014, Fig. 4) and a scatter of test codes coloured by label. The
-`*_codes` functions are the pure geometry in latent space; `reconstructions` ... `manifold`
-decode it into bare grids; `draw_all` frames each grid as a labelled figure (`vae.figures`).
+manifold (Kingma & Welling 2014, Fig. 4) and a scatter of test codes coloured by label; per
+class for a conditional family, and what each layer holds for a hierarchy. The `*_codes` functions
+are the pure geometry in latent space; `reconstructions` ... `manifold` decode it into bare grids;
+`draw_all` frames each grid as a labelled figure (`vae.figures`). Which pictures a model gets is
+its family's choice (`Family.picture_names`), and each is drawn through the family interface alone.
 """
 
 from pathlib import Path
@@ -14,8 +16,8 @@ from torch import Tensor
 from torch.distributions import Normal
 from torchvision.utils import make_grid, save_image
 
-from vae.evaluation import activity, kl_per_dimension
 from vae.figures import labelled_grid, scatter_by_label
+from vae.metrics.latents import activity
 
 TRAVERSAL_SPAN = 3.0  # traversals sweep each dimension over [-3, 3], +-3 standard deviations of the N(0, 1) prior
 TRAVERSAL_DIMS = 10  # rows of the traversal picture: the most used dimensions
@@ -74,8 +76,9 @@ def reconstructions(system, x: Tensor) -> Tensor:
 
 @torch.no_grad()
 def prior_samples(system, z: Tensor) -> Tensor:
-    """Decoded draws of the prior, in a square grid. z: (N, D), fixed by the caller so pictures stay comparable."""
-    return make_grid(system.decode(z), nrow=max(1, round(len(z) ** 0.5)))
+    """Decoded draws of the prior, in a square grid (a conditional family's classes in turn). z: (N, D), fixed by
+    the caller so pictures stay comparable."""
+    return make_grid(system.decode(z, system.model.labels(len(z), z.device)), nrow=max(1, round(len(z) ** 0.5)))
 
 
 @torch.no_grad()
@@ -110,53 +113,55 @@ def code_scatter(mu: Tensor, labels: Tensor, when: str = "") -> Tensor:
 def draw_all(
     system, x: Tensor | None, labels: Tensor | None, z: Tensor, n_images: int = 8, when: str = "", label: int | None = None
 ) -> dict[str, Tensor]:
-    """Every picture of `system`, labelled, from test images x (N, C, H, W) with labels (N,) and prior draws z (M, D).
+    """The pictures the model's family asks for (`picture_names`), labelled, from test images x (N, C, H, W) with
+    labels (N,) and prior draws z (M, D).
 
     The first `n_images` are reconstructed, the first is traversed along the TRAVERSAL_DIMS dimensions
-    whose posterior mean varies most over all N images (`vae.evaluation.activity`), and the first half
-    is interpolated to the second half; with D = 2, all N codes are scattered. Without images (x None),
-    only the pictures of the prior. `when` is each title's second line, e.g. "epoch 3, step 120".
-    A conditional family gets its own set (`conditional_pictures`, samples of `label` only when given),
-    a VQ-VAE its own (`codebook_pictures`), a stack of layers the default set and `hierarchy`.
+    whose posterior mean varies most over all N images (`vae.metrics.latents.activity`), and the first half
+    is interpolated to the second half; with D = 2, the manifold is decoded and all N codes are scattered.
+    A conditional family's rows of classes, samples of `label` (when given); a hierarchy's layers. Without
+    images (x None), only the pictures of the prior. `when` is each title's second line, e.g. "epoch 3, step 120".
     """
     model = system.model
-    if getattr(model, "conditional", False):
-        return conditional_pictures(system, x, labels, z, n_images, when, label)
-    if hasattr(model, "codebook_size"):
-        return codebook_pictures(system, x, z, n_images, when)
-    pictures = unconditional_pictures(system, x, labels, z, n_images, when)
-    if hasattr(model, "layer_sizes"):
-        pictures["hierarchy"] = hierarchy_figure(system, f"\n{when}" if when else "")
-    return pictures
-
-
-def unconditional_pictures(system, x: Tensor | None, labels: Tensor | None, z: Tensor, n_images: int, when: str) -> dict[str, Tensor]:
-    """The pictures of `draw_all` for a family without labels."""
-    when = f"\n{when}" if when else ""
+    names, when = model.picture_names, f"\n{when}" if when else ""
     n = len(z)
     cols = max(1, round(n**0.5))
-    pictures = {"samples": labelled_grid(prior_samples(system, z), -(-n // cols), cols, f"Samples from the prior p(z){when}")}
-    if system.latent_dim == 2:
+    pictures = {}
+    if "samples" in names:
+        pictures["samples"] = labelled_grid(prior_samples(system, z), -(-n // cols), cols, f"Samples from {model.prior_name}{when}")
+    if "class_samples" in names:
+        pictures["class_samples"] = class_samples_figure(system, z, when)
+    if "label_samples" in names and label is not None:
+        grid = make_grid(system.decode(z, torch.full((n,), label, device=z.device)), nrow=cols)
+        pictures[f"samples_label{label}"] = labelled_grid(grid, -(-n // cols), cols, f"Samples of label y={label}{when}")
+    if "manifold" in names and system.latent_dim == 2:
         pictures["manifold"] = manifold_figure(system, when)
+    if "hierarchy" in names:
+        pictures["hierarchy"] = hierarchy_figure(system, when)
     if x is None:
         return pictures
     shown = x[:n_images]
+    if "reconstructions" in names:
+        y = labels[:n_images].to(x.device) if model.classes else None
+        pictures["reconstructions"] = reconstruction_figure(system, shown, when, y)
+    if "traversals" in names:
+        pictures["traversals"] = traversal_figure(system, shown[:1], *dimension_usage(system, x, encode_mean(system, x)), when)
+    if "interpolations" in names:
+        pictures["interpolations"] = interpolation_figure(system, shown, when)
+    if "codes" in names and system.latent_dim == 2:
+        pictures["codes"] = code_scatter(encode_mean(system, x), labels[: len(x)], when)
+    return pictures
+
+
+def interpolation_figure(system, shown: Tensor, when: str, steps: int = 10) -> Tensor:
+    """The first half of `shown` (P, C, H, W) interpolated to the second half, one labelled row per pair."""
     half = max(1, len(shown) // 2)
-    grid = reconstructions(system, shown)
-    pictures["reconstructions"] = labelled_grid(grid, 2, len(shown), f"Reconstructions of test images{when}",
-                                                row_labels=["input", "reconstruction"])  # fmt: skip
-    mu = encode_mean(system, x)  # (N, D)
-    pictures["traversals"] = traversal_figure(system, shown[:1], *dimension_usage(system, x, mu), when)
-    steps = 10
     grid = interpolations(system, shown[:half], shown[-half:], steps)
-    pictures["interpolations"] = labelled_grid(
+    return labelled_grid(
         grid, half, steps, f"Interpolations between the codes of two test images{when}",
         row_labels=[f"pair {i + 1}" for i in range(half)], col_labels=[f"{t:.2g}" for t in torch.linspace(0, 1, steps).tolist()],
         xlabel="t: z = (1 - t) E[z|x_a] + t E[z|x_b]",
     )  # fmt: skip
-    if system.latent_dim == 2:
-        pictures["codes"] = code_scatter(mu, labels[: len(mu)], when)
-    return pictures
 
 
 def reconstruction_figure(system, x: Tensor, when: str, y: Tensor | None = None) -> Tensor:
@@ -173,52 +178,24 @@ def class_samples(system, z: Tensor, classes: int) -> Tensor:
     return make_grid(system.decode(z.repeat(classes, 1), labels), nrow=len(z))
 
 
-@torch.no_grad()
-def conditional_pictures(
-    system, x: Tensor | None, labels: Tensor | None, z: Tensor, n_images: int, when: str, label: int | None = None
-) -> dict[str, Tensor]:
-    """A conditional family's pictures: a row of prior draws per class, samples of one label, reconstructions."""
-    when = f"\n{when}" if when else ""
+def class_samples_figure(system, z: Tensor, when: str) -> Tensor:
+    """A row of the same prior draws per class of a conditional family, labelled."""
     classes, cols = system.model.classes, min(len(z), 10)
-    pictures = {"class_samples": labelled_grid(
+    return labelled_grid(
         class_samples(system, z[:cols], classes), classes, cols, f"Samples p(x|z, y), one row per class y, z fixed down each column{when}",
         row_labels=[f"y={c}" for c in range(classes)], col_labels=[f"z{i + 1}" for i in range(cols)],
-    )}  # fmt: skip
-    if label is not None:
-        n = len(z)
-        side = max(1, round(n**0.5))
-        grid = make_grid(system.decode(z, torch.full((n,), label, device=z.device)), nrow=side)
-        pictures[f"samples_label{label}"] = labelled_grid(grid, -(-n // side), side, f"Samples of label y={label}{when}")
-    if x is not None:
-        shown, y = x[:n_images], labels[:n_images].to(x.device)
-        pictures["reconstructions"] = reconstruction_figure(system, shown, when, y)
-    return pictures
-
-
-@torch.no_grad()
-def codebook_pictures(system, x: Tensor | None, z: Tensor, n_images: int, when: str) -> dict[str, Tensor]:
-    """A VQ-VAE's pictures: decoded draws of its prior over codes (saying which prior) and reconstructions."""
-    when = f"\n{when}" if when else ""
-    learned = system.model.code_prior.learned
-    prior = "the learned autoregressive prior over codes" if learned else "a uniform prior over codes (not learned)"
-    n = len(z)
-    cols = max(1, round(n**0.5))
-    pictures = {"samples": labelled_grid(prior_samples(system, z), -(-n // cols), cols, f"Samples from {prior}{when}")}
-    if x is not None:
-        pictures["reconstructions"] = reconstruction_figure(system, x[:n_images], when)
-    return pictures
+    )  # fmt: skip
 
 
 @torch.no_grad()
 def hierarchy_figure(system, when: str = "", rows: int = 8, cols: int = 8, seed: int = 0) -> Tensor:
-    """What each layer of a stack holds: row r fixes one draw of the top layer, columns draw the layers below it."""
+    """What each layer of a stack holds: row r fixes one draw of the top layer, columns draw the layers below it
+    (`Family.redraw_below`: any hierarchical family)."""
     model = system.model
     generator = torch.Generator().manual_seed(seed)
-    top = model.sample_latents(rows, generator).split(model.layer_sizes, dim=1)[-1]  # (rows, D_L)
-    zs = [top.repeat_interleave(cols, dim=0)]  # (rows * cols, D_L)
-    for layer in reversed(model.down):
-        zs.insert(0, model.sample_below(layer, zs[0], generator))
-    grid = make_grid(system.decode(torch.cat(zs, dim=1)), nrow=cols)
+    top = len(model.layer_sizes) - 1
+    z = model.sample_latents(rows, generator).repeat_interleave(cols, dim=0)  # (rows * cols, D), rows repeated
+    grid = make_grid(system.decode(model.redraw_below(z, top, generator)), nrow=cols)
     return labelled_grid(grid, rows, cols, f"Top layer fixed along each row, the layers below drawn anew{when}",
                          row_labels=[f"z{len(model.layer_sizes)} #{r + 1}" for r in range(rows)])  # fmt: skip
 
@@ -227,9 +204,9 @@ def dimension_usage(system, x: Tensor, mu: Tensor) -> tuple[Tensor, str]:
     """How much each latent dimension is used, (D,), and the measure's name: the mean KL(q(z_d|x) || N(0, 1))
     over the test images where it has a closed form (a Gaussian posterior against N(0, I)), else the
     activity Var_x E[z_d|x] (Burda et al. 2016, Sec. 5.2)."""
-    model = system.model
-    if getattr(model, "closed_form_kl", False) and hasattr(model, "base"):
-        return kl_per_dimension(*model.base(x)).mean(dim=0), "KL"
+    kl = system.model.kl_per_dimension(x)  # (N, D) or None
+    if kl is not None:
+        return kl.mean(dim=0), "KL"
     return activity(mu), "var"
 
 
@@ -310,7 +287,7 @@ def check_label(label, model, train_cfg) -> int | None:
 
     if label is None:
         return None
-    if not getattr(model, "conditional", False):
+    if not model.classes:
         family = train_cfg.family._target_.split(".")[-2]
         raise ConfigError(f"label={label} needs a conditional model (family=cvae), but this checkpoint is family={family}: drop label=")
     if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < model.classes:

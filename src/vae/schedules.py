@@ -1,8 +1,10 @@
 """KL weight (beta) schedules, each a pure function of the global step.
 
 Computing from the step, never from a counter, means a resumed run continues the schedule.
-Each class is the `beta=` config group's target: `beta(step)` is the KL weight in force and
-`capacity(step)` the KL target C of the capacity objective (None for a plain beta * KL).
+Each class is the `beta=` config group's target: `beta(step)` is the KL weight in force, `fixed()`
+the weight when it never changes (else None), and `spelled` the override that chose it. Every
+objective with a KL term weighs it by the schedule; one without refuses any but the constant 1.
+(The capacity objective of Burgess et al. 2018 is `objective=capacity`, not a schedule.)
 """
 
 from vae.errors import ConfigError, check_int, check_number
@@ -23,21 +25,37 @@ def cyclical(step: int, cycle_steps: int, ratio: float, start: float, end: float
     return start + (end - start) * tau / ratio
 
 
-class Constant:
+class Schedule:
+    """A KL weight over the global step."""
+
+    spelled = "beta="
+
+    def beta(self, step: int) -> float:
+        raise NotImplementedError
+
+    def fixed(self) -> float | None:
+        """The weight, if it is the same at every step; None if it moves."""
+        return None
+
+
+class Constant(Schedule):
     """beta * KL with a fixed beta; beta = 1 is the plain ELBO."""
 
     def __init__(self, value: float = 1.0):
         self.value = check_number("beta.value", value, 0.0)
+        self.spelled = f"beta=constant beta.value={self.value:g}"
 
     def beta(self, step: int) -> float:
         return self.value
 
-    def capacity(self, step: int) -> float | None:
-        return None
+    def fixed(self) -> float | None:
+        return self.value
 
 
-class Linear:
+class Linear(Schedule):
     """KL annealing: beta warms up linearly, which helps against posterior collapse."""
+
+    spelled = "beta=linear"
 
     def __init__(self, warmup_steps: int = 1000, start: float = 0.0, end: float = 1.0):
         self.warmup_steps = check_int("beta.warmup_steps", warmup_steps, 0)
@@ -47,12 +65,11 @@ class Linear:
     def beta(self, step: int) -> float:
         return linear_warmup(step, self.warmup_steps, self.start, self.end)
 
-    def capacity(self, step: int) -> float | None:
-        return None
 
-
-class Cyclical:
+class Cyclical(Schedule):
     """Cyclical annealing: the warm-up repeats every `cycle_steps`."""
+
+    spelled = "beta=cyclical"
 
     def __init__(self, cycle_steps: int = 1000, ratio: float = 0.5, start: float = 0.0, end: float = 1.0):
         self.cycle_steps = check_int("beta.cycle_steps", cycle_steps, 1)
@@ -64,25 +81,6 @@ class Cyclical:
 
     def beta(self, step: int) -> float:
         return cyclical(step, self.cycle_steps, self.ratio, self.start, self.end)
-
-    def capacity(self, step: int) -> float | None:
-        return None
-
-
-class Capacity:
-    """Loss gamma * |KL - C(t)|, C rising linearly from 0 to `max_capacity` nats (Burgess et al. 2018)."""
-
-    def __init__(self, gamma: float = 1000.0, max_capacity: float = 25.0, capacity_steps: int = 10000):
-        self.gamma = check_number("beta.gamma", gamma, 0.0)
-        self.max_capacity = check_number("beta.max_capacity", max_capacity, 0.0)
-        self.capacity_steps = check_int("beta.capacity_steps", capacity_steps, 0)
-
-    def beta(self, step: int) -> float:
-        return self.gamma
-
-    def capacity(self, step: int) -> float | None:
-        return linear_warmup(step, self.capacity_steps, 0.0, self.max_capacity)
-
 
 
 def burda2016_stages(budget: float = 1.0) -> list[int]:

@@ -1,8 +1,9 @@
-"""The Lightning system: a model (a family with its parts), an objective, logging and the optimiser.
+"""The Lightning system: a model (any family, `vae.families.base.Family`), an objective, logging and the optimiser.
 
 One shared step for train/val/test: draw from the model, score the draw with the objective,
 log the terms. The maths lives in the parts; this file holds none of it. The system is built
-from the composed config alone, so `VAE.load_from_checkpoint(path)` works like any LightningModule's.
+from the composed config alone, so `System.load_from_checkpoint(path)` works like any LightningModule's.
+(`VAE` is its former name, kept for scripts that import it.)
 """
 
 import lightning as L
@@ -37,7 +38,7 @@ def needs_lightnings_step(trainer) -> str | None:
     return None
 
 
-class VAE(L.LightningModule):
+class System(L.LightningModule):
     """Minimises `objective(model.draw(x))`; logs each term as `train/`, `val/`, `test/` means in nats per example.
 
     `elbo` is always the beta = 1 ELBO, so runs with different objectives and beta schedules stay comparable.
@@ -55,7 +56,7 @@ class VAE(L.LightningModule):
             self.training_step = self.training_steps
 
     @classmethod
-    def load_from_checkpoint(cls, checkpoint_path, map_location=None, trust=(), **kwargs) -> "VAE":
+    def load_from_checkpoint(cls, checkpoint_path, map_location=None, trust=(), **kwargs) -> "System":
         """Lightning's loader, always with `weights_only=True` and the stored config checked before it is built
         (vae.targets): a checkpoint is data, never code."""
         config = load_checkpoint(checkpoint_path, trust=trust)["hyper_parameters"]["config"]
@@ -82,11 +83,14 @@ class VAE(L.LightningModule):
         """n draws (n, D) of the prior p(z), on the system's device."""
         return self.model.sample_latents(n, generator)
 
+    def sample(self, n: int, y: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
+        """n images (n, C, H, W) in [0, 1] decoded from prior draws; a conditional family cycles its classes without y."""
+        return self.model.sample(n, y, generator)
+
     def setup(self, stage: str) -> None:
-        if getattr(self.objective, "dataset_size", 0) is None:  # beta-TCVAE's estimator needs N
-            self.objective.dataset_size = len(self.trainer.datamodule.splits["train"][0])
-        if getattr(self.model, "conditional", False):  # once, not a sync per step
-            self.trainer.datamodule.setup(stage)
+        self.trainer.datamodule.setup(stage)  # done already by Lightning: a no-op, said here for what follows
+        self.objective.setup(len(self.trainer.datamodule.splits["train"][0]))  # beta-TCVAE's estimator needs N
+        if self.model.classes:  # once, not a sync per step
             labels = torch.cat([y for _, y in self.trainer.datamodule.splits.values()])
             if int(labels.max()) >= self.model.classes:
                 raise ConfigError(
@@ -113,7 +117,7 @@ class VAE(L.LightningModule):
         x, y = batch
         terms = self.terms(x, y, self.global_step)
         if stage == "test":  # a figure the family has no meaning for is left out, not printed wrong
-            terms = {name: v for name, v in terms.items() if name not in getattr(self.model, "not_applicable", {})}
+            terms = {name: v for name, v in terms.items() if name not in self.model.not_applicable}
         loss = terms["loss"].mean()
         on_step = stage == "train"  # train per step; val and test as epoch means, reduced across ranks
         if on_step:
@@ -191,3 +195,6 @@ class VAE(L.LightningModule):
 
     def configure_optimizers(self):
         return optimizers(self.hparams.config, self.parameters(), lambda: self.trainer.estimated_stepping_batches)
+
+
+VAE = System  # the former name: checkpoints store only the config, so either name loads them

@@ -10,6 +10,7 @@ import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from vae.assemble import check_new_run
 from vae.build import build_system, build_trainer
 from vae.errors import (
     ConfigError,
@@ -53,6 +54,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
         datamodule = instantiate(cfg.data)
         check_metrics(cfg.get("metrics"), datamodule)  # metrics=[...] judged at the end: fail before fitting
+        check_new_run(cfg)  # settings the family would ignore
         system = buildable(cfg, lambda: build_system(cfg))
         ckpt_path = starting_checkpoint(cfg, system.state_dict())  # ckpt_path=, or resume=<run folder>'s last.ckpt
         refused = trainer_type_error(cfg.trainer)

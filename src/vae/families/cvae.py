@@ -8,20 +8,29 @@ unchanged (a conv net sees y after its convolutions rather than as extra input c
 
 import torch
 import torch.nn.functional as F
+from omegaconf import DictConfig
 from torch import Tensor
 
-from vae.errors import ConfigError
-from vae.families.vae import VAEModel
+from vae.errors import ConfigError, check_int
+from vae.families.parts import gaussian_parts, label_classes
+from vae.families.vae import VAEModel, refuse_encoder_priors
 
 
 class CVAEModel(VAEModel):
     """A VAE whose encoder and decoder both see the label; `classes` labels 0 .. classes - 1."""
 
-    conditional = True
+    picture_names = ("class_samples", "label_samples", "reconstructions")
 
     def __init__(self, encoder, decoder, posterior, prior, likelihood, classes: int):
         super().__init__(encoder, decoder, posterior, prior, likelihood)
         self.classes = classes
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig, shape: tuple[int, int, int]) -> "CVAEModel":
+        latent, classes = check_int("latent", cfg.latent, 1), label_classes(cfg)
+        parts = gaussian_parts(cfg, shape, latent, latent, label_dim=classes)
+        refuse_encoder_priors(cfg, parts["prior"], "cvae", "without a label")
+        return cls(**parts, classes=classes)
 
     def one_hot(self, y: Tensor | None, like: Tensor) -> Tensor:
         """y (N,) -> (N, classes) in like's dtype and device."""
@@ -35,9 +44,3 @@ class CVAEModel(VAEModel):
 
     def decoder_input(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         return torch.cat([z, self.one_hot(y, z)], dim=-1)  # (N, D + classes)
-
-    def sample(self, n: int, y: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
-        """n images from p(z) p(x|z, y); without y, the classes in turn."""
-        z = self.sample_latents(n, generator)
-        y = torch.arange(n, device=z.device) % self.classes if y is None else y
-        return self.decode(z, y)

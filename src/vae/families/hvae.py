@@ -6,16 +6,23 @@ The x-side nets are `model=`'s (Burda's preset: `model=burda`, 784-200-200, tanh
 of z1 is `posterior=`'s; between stochastic layers sit small MLPs with diagonal Gaussian heads
 (Burda: q(z2|z1) 100-100-100-50, p(z1|z2) 50-100-100-100). The top layer's prior is `prior=`'s.
 A Draw's z is the concatenation [z1, ..., zL] and its densities are the full hierarchical ones,
-so the ELBO, the IWAE bound and evaluation's log p(x) need nothing else.
+so the ELBO, the IWAE bound and evaluation's log p(x) need nothing else. `latent` is the top layer's
+widths are `family.latents`; `latent=` is refused unless it is the top layer's width (or left at its default).
 """
 
 import torch
+from omegaconf import DictConfig
 from torch import Tensor, nn
 
 from vae.distributions import log_normal, reparameterize
 from vae.draw import Draw
 from vae.errors import ConfigError, check_int
+from vae.families.base import Family, Objective, layer_kl_name
+from vae.families.parts import gaussian_parts
+from vae.families.vae import refuse_encoder_priors
 from vae.nets.mlp import check_hidden, mlp
+
+UNSET_LATENT = 20  # conf/train.yaml's `latent`: what a command that does not mention latent= gives
 
 
 class GaussianLayer(nn.Module):
@@ -30,23 +37,49 @@ class GaussianLayer(nn.Module):
         return mu, logvar
 
 
-class HVAEModel(nn.Module):
+class HVAEModel(Family):
     """x -> z1 -> ... -> zL bottom-up (inference); zL -> ... -> z1 -> x top-down (generation)."""
 
-    closed_form_kl = False  # the KL of a stack has no closed form: objectives use log q - log p
+    picture_names = (*Family.picture_names, "hierarchy")
 
     def __init__(self, encoder, decoder, posterior, prior, likelihood, latents: list[int], hidden: list[int], activation: str = "tanh"):
         super().__init__()
         self.encoder, self.decoder, self.posterior, self.prior, self.likelihood = encoder, decoder, posterior, prior, likelihood
-        self.layer_sizes = check_latents(latents)
+        self.sizes = check_latents(latents)
         hidden = check_hidden(hidden)
-        pairs = list(zip(self.layer_sizes, self.layer_sizes[1:]))
+        pairs = list(zip(self.sizes, self.sizes[1:]))
         self.up = nn.ModuleList(GaussianLayer(lower, upper, hidden, activation) for lower, upper in pairs)  # q(z(i+1)|z(i))
         self.down = nn.ModuleList(GaussianLayer(upper, lower, hidden, activation) for lower, upper in pairs)  # p(z(i)|z(i+1))
 
+    @classmethod
+    def from_config(cls, cfg: DictConfig, shape: tuple[int, int, int]) -> "HVAEModel":
+        sizes = check_latents(cfg.family.latents)
+        parts = gaussian_parts(cfg, shape, sizes[0], sizes[-1])
+        refuse_encoder_priors(cfg, parts["prior"], "hvae", "not to the top layer")
+        family = {key: value for key, value in cfg.family.items() if key not in ("_target_", "latents")}
+        return cls(**parts, latents=sizes, **family)
+
+    @classmethod
+    def check_config(cls, cfg: DictConfig) -> None:
+        sizes = check_latents(cfg.family.latents)
+        if cfg.latent not in (UNSET_LATENT, sizes[-1]):  # the default, or the top layer's width, says nothing wrong
+            wanted = [*sizes[:-1], cfg.latent]
+            raise ConfigError(
+                f"latent={cfg.latent} is unused by family=hvae, whose layer sizes are family.latents={sizes} (bottom first, "
+                f"the prior sees the last): give family.latents={wanted} instead"
+            )
+
     @property
     def latent_dim(self) -> int:
-        return sum(self.layer_sizes)
+        return sum(self.sizes)
+
+    @property
+    def layer_sizes(self) -> list[int]:
+        return list(self.sizes)
+
+    def check_objective(self, objective: Objective) -> None:
+        if objective.needs_factorised_gaussian:
+            raise ConfigError(f"objective={objective.name} does not fit family=hvae: its estimator of q(z) needs one Gaussian layer")
 
     def split(self, z: Tensor) -> list[Tensor]:
         """[z1, ..., zL] from their concatenation (..., sum of sizes)."""
@@ -66,9 +99,8 @@ class HVAEModel(nn.Module):
         params = self.decoder(z1.flatten(0, 1))  # (K * B, C * params_per_pixel, H, W)
         x_rep = x.expand(k, *x.shape).flatten(0, 1)
         log_px_z = self.likelihood.log_prob(params, x_rep).view(k, batch)
-        kl_layers = [(q - p).mean(dim=0) for q, p in zip(log_qs, log_ps)]  # (B,) each
-        logged = {f"kl_layer{i + 1}": kl for i, kl in enumerate(kl_layers)}
-        return Draw(log_px_z, sum(log_ps), sum(log_qs), torch.cat(zs, dim=-1), logged=logged, kl_layers=kl_layers)
+        kl_layers = {layer_kl_name(i): (q - p).mean(dim=0) for i, (q, p) in enumerate(zip(log_qs, log_ps))}  # (B,) each
+        return Draw(log_px_z, sum(log_ps), sum(log_qs), torch.cat(zs, dim=-1), logged=kl_layers, kl_layers=list(kl_layers.values()))
 
     def encode(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """[E[z1|x], E[z2|E[z1|x]], ...] (B, sum of sizes): the means up the stack."""
@@ -83,9 +115,15 @@ class HVAEModel(nn.Module):
 
     def sample_latents(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """Ancestral draws zL ~ p(zL), then each z(i) ~ p(z(i)|z(i+1)), concatenated (n, sum of sizes)."""
-        zs = [self.prior.sample(n, None, generator)]
-        for layer in reversed(self.down):
-            zs.insert(0, self.sample_below(layer, zs[0], generator))
+        top = self.prior.sample(n, None, generator)  # (n, D_L)
+        z = torch.cat([top.new_zeros(n, sum(self.sizes[:-1])), top], dim=-1)
+        return self.redraw_below(z, len(self.sizes) - 1, generator)
+
+    def redraw_below(self, z: Tensor, layer: int, generator: torch.Generator | None = None) -> Tensor:
+        """Keep z's layers from `layer` up; draw each one below anew from p(z(i)|z(i+1)), top-down. z: (N, sum of sizes)"""
+        zs = self.split(z)
+        for i in reversed(range(layer)):
+            zs[i] = self.sample_below(self.down[i], zs[i + 1], generator)
         return torch.cat(zs, dim=-1)
 
     def sample_below(self, layer: GaussianLayer, upper: Tensor, generator: torch.Generator | None = None) -> Tensor:
@@ -93,9 +131,6 @@ class HVAEModel(nn.Module):
         mu, logvar = layer(upper)
         eps = torch.randn(mu.shape, generator=generator).to(mu.device)
         return mu + torch.exp(0.5 * logvar) * eps
-
-    def sample(self, n: int, y: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
-        return self.decode(self.sample_latents(n, generator))
 
 
 def check_latents(latents) -> list[int]:

@@ -14,13 +14,18 @@ need nothing else. The paper's MNIST model: family=ladder model.hidden=[512,512]
 """
 
 import torch
+from omegaconf import DictConfig
 from torch import Tensor, nn
 
 from vae.distributions import log_normal, reparameterize
 from vae.draw import Draw
 from vae.errors import ConfigError, check_int
+from vae.families.base import Family, Objective, layer_kl_name
+from vae.families.parts import gaussian_parts, option
+from vae.families.vae import refuse_encoder_priors
 from vae.nets.mlp import ACTIVATIONS
-from vae.posteriors.gaussian import GaussianPosterior
+
+UNSET_LATENT = 20  # conf/train.yaml's `latent`: what a command that does not mention latent= gives
 
 
 def merge_gaussians(mu_hat: Tensor, logvar_hat: Tensor, mu_p: Tensor, logvar_p: Tensor) -> tuple[Tensor, Tensor]:
@@ -79,36 +84,61 @@ class TopDown(nn.Module):
         return self.head(self.block(z))
 
 
-class LadderModel(nn.Module):
+class LadderModel(Family):
     """x -> d_1 -> ... -> d_L bottom-up; zL -> ... -> z1 -> x top-down, for generation and inference alike."""
 
-    closed_form_kl = False  # the KL of a stack has no closed form: objectives use log q - log p
+    picture_names = (*Family.picture_names, "hierarchy")
 
     def __init__(
         self, encoder, decoder, posterior, prior, likelihood, latents: list[int], widths: list[int],
         depth: int = 2, activation: str = "relu", batch_norm: bool = True,
     ):  # fmt: skip
         super().__init__()
-        if not isinstance(posterior, GaussianPosterior):
-            raise ConfigError(
-                f"family=ladder takes posterior=gaussian, not {type(posterior).__name__}: each layer's posterior is the "
-                "precision-weighted merge of two diagonal Gaussians"
-            )
         self.encoder, self.decoder, self.posterior, self.prior, self.likelihood = encoder, decoder, posterior, prior, likelihood
-        self.layer_sizes = check_layers(latents, widths)
+        self.sizes = check_layers(latents, widths)
         depth = check_int("family.depth", depth, 1)
         if activation not in ACTIVATIONS:
             raise ConfigError(f"family.activation={activation} is unknown: choose one of {', '.join(ACTIVATIONS)}")
         self.batch_norm = bool(batch_norm)
         ins = [encoder.out_features, *widths[:-1]]  # what each block above layer 1 reads: d_(l-1)
         self.up = nn.ModuleList(Block(n_in, width, depth, activation, self.batch_norm) for n_in, width in zip(ins, widths))
-        self.up_heads = nn.ModuleList(GaussianHead(width, size) for width, size in zip(widths, self.layer_sizes[1:]))
-        pairs = zip(self.layer_sizes, self.layer_sizes[1:], widths)
+        self.up_heads = nn.ModuleList(GaussianHead(width, size) for width, size in zip(widths, self.sizes[1:]))
+        pairs = zip(self.sizes, self.sizes[1:], widths)
         self.down = nn.ModuleList(TopDown(upper, lower, width, depth, activation, self.batch_norm) for lower, upper, width in pairs)
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig, shape: tuple[int, int, int]) -> "LadderModel":
+        sizes = check_layers(cfg.family.latents, cfg.family.widths)
+        if option(cfg, "posterior") != "gaussian":
+            raise ConfigError(
+                f"family=ladder takes posterior=gaussian, not posterior={option(cfg, 'posterior')}: each layer's posterior is "
+                "the precision-weighted merge of two diagonal Gaussians"
+            )
+        parts = gaussian_parts(cfg, shape, sizes[0], sizes[-1])
+        refuse_encoder_priors(cfg, parts["prior"], "ladder", "not to the top layer")
+        family = {key: value for key, value in cfg.family.items() if key != "_target_"}
+        return cls(**parts, **family)
+
+    @classmethod
+    def check_config(cls, cfg: DictConfig) -> None:
+        sizes = check_layers(cfg.family.latents, cfg.family.widths)
+        if cfg.latent not in (UNSET_LATENT, sizes[-1]):  # the default, or the top layer's width, says nothing wrong
+            raise ConfigError(
+                f"latent={cfg.latent} is unused by family=ladder, whose layer sizes are family.latents={sizes} (bottom first, "
+                f"the prior sees the last): give family.latents={[*sizes[:-1], cfg.latent]} instead"
+            )
 
     @property
     def latent_dim(self) -> int:
-        return sum(self.layer_sizes)
+        return sum(self.sizes)
+
+    @property
+    def layer_sizes(self) -> list[int]:
+        return list(self.sizes)
+
+    def check_objective(self, objective: Objective) -> None:
+        if objective.needs_factorised_gaussian:
+            raise ConfigError(f"objective={objective.name} does not fit family=ladder: its estimator of q(z) needs one Gaussian layer")
 
     def split(self, z: Tensor) -> list[Tensor]:
         """[z1, ..., zL] from their concatenation (..., sum of sizes)."""
@@ -139,9 +169,8 @@ class LadderModel(nn.Module):
         params = self.decoder(zs[0].flatten(0, 1))  # (K * B, C * params_per_pixel, H, W)
         x_rep = x.expand(k, *x.shape).flatten(0, 1)
         log_px_z = self.likelihood.log_prob(params, x_rep).view(k, batch)
-        kl_layers = [(q - p).mean(dim=0) for q, p in zip(log_qs, log_ps)]  # (B,) each, bottom first
-        logged = {f"kl_layer{i + 1}": kl for i, kl in enumerate(kl_layers)}
-        return Draw(log_px_z, sum(log_ps), sum(log_qs), torch.cat(zs, dim=-1), logged=logged, kl_layers=kl_layers)
+        kl_layers = {layer_kl_name(i): (q - p).mean(dim=0) for i, (q, p) in enumerate(zip(log_qs, log_ps))}  # (B,) each
+        return Draw(log_px_z, sum(log_ps), sum(log_qs), torch.cat(zs, dim=-1), logged=kl_layers, kl_layers=list(kl_layers.values()))
 
     def encode(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """The posterior means top-down, each layer's merge fed the mean of the layer above, (B, sum of sizes).
@@ -158,31 +187,24 @@ class LadderModel(nn.Module):
         """E[x|z1] from the concatenated codes (N, sum of sizes): x depends on z1 alone."""
         return self.likelihood.mean(self.decoder(self.split(z)[0]))
 
-    def sample_given(self, upper: list[Tensor], generator: torch.Generator | None = None) -> Tensor:
-        """Ancestral draws of the layers below fixed upper ones, concatenated (n, sum of sizes).
-
-        upper: [z_m, ..., zL] (n, D_l) each, the top L - m + 1 layers held fixed; each z_l below is drawn
-        from p(z_l|z_(l+1)) with the caller's generator. Fixing one layer and redrawing those below shows what it holds.
-        """
-        zs = list(upper)
-        if not 1 <= len(zs) <= len(self.layer_sizes):
-            raise ValueError(f"give 1 to {len(self.layer_sizes)} upper layers, not {len(zs)}")
-        for layer in reversed(self.down[: len(self.layer_sizes) - len(zs)]):
-            zs.insert(0, self.sample_below(layer, zs[0], generator))
+    def redraw_below(self, z: Tensor, layer: int, generator: torch.Generator | None = None) -> Tensor:
+        """Keep z's layers from `layer` up; draw each one below anew from p(z_l|z_(l+1)), top-down. z: (N, sum of sizes)"""
+        zs = self.split(z)
+        for i in reversed(range(layer)):
+            zs[i] = self.sample_below(self.down[i], zs[i + 1], generator)
         return torch.cat(zs, dim=-1)
 
     def sample_latents(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """Ancestral draws zL ~ p(zL), then each z_l ~ p(z_l|z_(l+1)), concatenated (n, sum of sizes)."""
-        return self.sample_given([self.prior.sample(n, None, generator)], generator)
+        top = self.prior.sample(n, None, generator)  # (n, D_L)
+        z = torch.cat([top.new_zeros(n, sum(self.sizes[:-1])), top], dim=-1)
+        return self.redraw_below(z, len(self.sizes) - 1, generator)
 
     def sample_below(self, layer: TopDown, upper: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """One draw of p(z_l|z_(l+1)) (n, D_l) with the caller's generator."""
         mu, logvar = layer(upper)
         eps = torch.randn(mu.shape, generator=generator).to(mu.device)
         return mu + torch.exp(0.5 * logvar) * eps
-
-    def sample(self, n: int, y: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
-        return self.decode(self.sample_latents(n, generator))
 
 
 def check_layers(latents, widths) -> list[int]:

@@ -1,15 +1,18 @@
 """The VAE (Kingma & Welling 2014; Rezende et al. 2014) with swappable nets, posterior, prior and likelihood."""
 
 import torch
+from omegaconf import DictConfig
 from torch import Tensor, nn
 
 from vae.distributions import gaussian_kl
 from vae.draw import Draw
-from vae.posteriors.gaussian import GaussianPosterior
-from vae.priors.standard_normal import StandardNormal
+from vae.errors import ConfigError, check_int
+from vae.families.base import Family, Objective
+from vae.families.parts import gaussian_parts, option
+from vae.metrics.latents import kl_per_dimension
 
 
-class VAEModel(nn.Module):
+class VAEModel(Family):
     """x -> encoder -> posterior q(z|x) -> z -> decoder -> likelihood p(x|z), with the prior p(z)."""
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, posterior: nn.Module, prior: nn.Module, likelihood):
@@ -17,11 +20,28 @@ class VAEModel(nn.Module):
         self.encoder, self.decoder, self.posterior, self.prior = encoder, decoder, posterior, prior
         self.likelihood = likelihood
         # the closed-form KL is exact only for a diagonal Gaussian q against N(0, I)
-        self.closed_form_kl = isinstance(posterior, GaussianPosterior) and isinstance(prior, StandardNormal)
+        self.closed_form_kl = posterior.diagonal_gaussian and prior.standard_normal
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig, shape: tuple[int, int, int]) -> "VAEModel":
+        latent = check_int("latent", cfg.latent, 1)
+        return cls(**gaussian_parts(cfg, shape, latent, latent))
 
     @property
     def latent_dim(self) -> int:
         return self.posterior.latent_dim
+
+    def check_objective(self, objective: Objective) -> None:
+        if objective.needs_factorised_gaussian and not self.posterior.diagonal_gaussian:
+            raise ConfigError(
+                f"objective={objective.name} needs posterior=gaussian: its minibatch estimate of q(z) uses the "
+                "posterior's Gaussian density per dimension, which a flow posterior does not have"
+            )
+        if objective.needs_factorised_gaussian and not self.prior.standard_normal:
+            raise ConfigError(
+                f"objective={objective.name} needs prior=standard_normal: its dimension-wise KL needs a prior that "
+                "factorises over dimensions"
+            )
 
     def features(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """What the posterior sees: the encoder's features of x (B, F). A conditional family adds y."""
@@ -55,5 +75,16 @@ class VAEModel(nn.Module):
     def sample_latents(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         return self.prior.sample(n, self.base, generator)
 
-    def sample(self, n: int, y: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
-        return self.decode(self.sample_latents(n, generator), y)
+    def kl_per_dimension(self, x: Tensor, y: Tensor | None = None) -> Tensor | None:
+        """KL(q(z_d|x) || N(0, 1)) (B, D): a meaning only for a Gaussian posterior against a factorised N(0, I)."""
+        return kl_per_dimension(*self.base(x, y)) if self.closed_form_kl else None
+
+
+def refuse_encoder_priors(cfg: DictConfig, prior: nn.Module, family: str, why: str) -> None:
+    """A prior that passes images through the encoder (VampPrior) does not fit a family whose encoder does not
+    give the prior's code from an image alone."""
+    if prior.needs_encoder:
+        raise ConfigError(
+            f"prior={option(cfg, 'prior')} does not fit family={family}: its pseudo-inputs pass the encoder to z1 {why}; "
+            "use prior=standard_normal or prior=mog"
+        )

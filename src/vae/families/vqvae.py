@@ -16,25 +16,21 @@ import math
 
 import torch
 import torch.nn.functional as F
+from hydra.utils import instantiate
+from omegaconf import DictConfig
 from torch import Tensor, nn
 
 from vae.draw import Draw
 from vae.errors import ConfigError, check_int, check_number
+from vae.families.base import Family, Objective
+from vae.families.parts import encoder_and_decoder, refuse_parts
+from vae.metrics.latents import perplexity
 
 NOT_APPLICABLE = {  # metric -> why a VQ-VAE has no such number
     "active_units": "codes are discrete: codebook usage (perplexity, dead_codes) measures them instead",
     "kl_per_dim": "codes are discrete: there is no Gaussian posterior to split by dimension",
 }
 NO_LEARNED_PRIOR = "no prior over codes is learned (family.code_prior=uniform): a bound with the uniform prior says nothing of the model"
-
-
-def perplexity(counts: Tensor) -> Tensor:
-    """exp(entropy) of code usage: the number of codes used, weighted by use; between 1 and the codebook size.
-
-    counts: (K,) how often each code was chosen -> ()
-    """
-    p = counts.float() / counts.sum().clamp(min=1)
-    return torch.exp(-(p * torch.log(p.clamp(min=1e-12))).sum())
 
 
 class VectorQuantizer(nn.Module):
@@ -126,10 +122,23 @@ class AutoregressiveCodes(nn.Module):
 CODE_PRIORS = {"uniform": UniformCodes, "autoregressive": AutoregressiveCodes}
 
 
-class VQVAEModel(nn.Module):
+class CodebookUsage:
+    """A VQ-VAE's test figures: how the codes of the whole split spread over the codebook (not a batch's)."""
+
+    def __init__(self, family: "VQVAEModel"):
+        self.family, self.counts = family, torch.zeros(family.codebook_size, dtype=torch.long)
+
+    def update(self, x: Tensor, y: Tensor | None, draw: Draw) -> None:
+        self.counts += self.family.code_counts(x).cpu()  # (K,)
+
+    def result(self) -> dict:
+        return {"perplexity": float(perplexity(self.counts)), "dead_codes": int((self.counts == 0).sum())}
+
+
+class VQVAEModel(Family):
     """x -> encoder -> P vectors z_e -> nearest codes -> decoder -> likelihood p(x|z_q)."""
 
-    closed_form_kl = False
+    picture_names = ("samples", "reconstructions")  # one code is P vectors: no traversal, line or manifold of it
 
     def __init__(
         self,
@@ -157,13 +166,36 @@ class VQVAEModel(nn.Module):
         self.to_codes = nn.Linear(encoder.out_features, codes * latent_dim)
         self.quantizer = VectorQuantizer(codebook_size, latent_dim, ema, decay)
         self.code_prior = CODE_PRIORS[code_prior](codebook_size, codes)
-        self.not_applicable = dict(NOT_APPLICABLE)
-        if not self.code_prior.learned:
-            self.not_applicable |= {name: NO_LEARNED_PRIOR for name in ("elbo", "kl", "nll", "bpd")}
+        learned = self.code_prior.learned
+        self.prior_name = "the learned autoregressive prior over codes" if learned else "a uniform prior over codes (not learned)"
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig, shape: tuple[int, int, int]) -> "VQVAEModel":
+        refuse_parts(cfg, "vqvae", "it has its own prior over codes (family.code_prior) and q(z|x) is the nearest codes")
+        latent, codes = check_int("latent", cfg.latent, 1), check_int("family.codes", cfg.family.codes, 1)
+        likelihood = instantiate(cfg.likelihood)
+        encoder, decoder = encoder_and_decoder(cfg, shape, codes * latent, likelihood)
+        return instantiate(cfg.family, encoder=encoder, decoder=decoder, likelihood=likelihood, latent_dim=latent)
 
     @property
     def latent_dim(self) -> int:
         return self.codes * self.code_dim
+
+    @property
+    def not_applicable(self) -> dict[str, str]:
+        if self.code_prior.learned:
+            return dict(NOT_APPLICABLE)
+        return NOT_APPLICABLE | {name: NO_LEARNED_PRIOR for name in ("elbo", "kl", "nll", "bpd")}
+
+    def check_objective(self, objective: Objective) -> None:
+        if objective.name != "elbo" or objective.k != 1:
+            raise ConfigError(
+                f"family=vqvae takes objective=elbo with objective.k=1, not objective={objective.name} objective.k={objective.k}: "
+                "its q(z|x) is a point mass on the nearest codes, so every draw is the same"
+            )
+
+    def diagnostics(self) -> CodebookUsage:
+        return CodebookUsage(self)
 
     def quantize(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """x (B, C, H, W) -> z_e (B, P, D), code indices (B, P), codebook vectors z_q (B, P, D)."""
@@ -204,5 +236,3 @@ class VQVAEModel(nn.Module):
         indices = self.code_prior.sample(n, generator)  # (n, P)
         return self.quantizer.codebook[indices].flatten(1)
 
-    def sample(self, n: int, y: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
-        return self.decode(self.sample_latents(n, generator))

@@ -48,10 +48,10 @@ def encode_set(system, splits: dict, max_examples: int, seed: int) -> tuple[np.n
 
 @torch.no_grad()
 def generate(system, n: int, seed: int) -> Tensor:
-    """n prior samples (n, C, H, W) in [0, 1]: the decoder's mean E[x|z] for z ~ p(z), on the CPU."""
+    """n prior samples (n, C, H, W) in [0, 1]: the decoder's mean E[x|z] for z ~ p(z) (a conditional family's
+    classes in turn), on the CPU."""
     generator = torch.Generator().manual_seed(seed)
-    return torch.cat([system.decode(system.sample_latents(min(500, n - start), generator)).cpu()
-                      for start in range(0, n, 500)])  # fmt: skip
+    return torch.cat([system.sample(min(500, n - start), generator=generator).cpu() for start in range(0, n, 500)])
 
 
 def judge(names, system, datamodule, data_config: dict, max_examples: int = 10000, seed: int = 0) -> dict:

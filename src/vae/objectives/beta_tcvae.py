@@ -7,7 +7,8 @@ its marginals are estimated on the minibatch by the paper's minibatch stratified
 C.2): z_i is scored under every q(.|x_j) of the batch with weights 1/N for its own example and the
 rest spread so the weights sum to one, N the training set's size. (The paper's other estimator,
 minibatch-weighted sampling, is off by log M when posteriors do not overlap.) It needs a diagonal
-Gaussian posterior and a prior that factorises over dimensions (the standard normal).
+Gaussian posterior and a prior that factorises over dimensions (the standard normal). The `beta=`
+schedule weighs the whole decomposed KL, as a warm-up (beta=linear) would weigh the ELBO's.
 """
 
 import torch
@@ -16,7 +17,9 @@ from torch import Tensor
 from vae.distributions import LOG_2PI
 from vae.draw import Draw
 from vae.errors import ConfigError, check_int, check_number
+from vae.objectives.base import Objective
 from vae.objectives.elbo import elbo_terms
+from vae.schedules import Constant, Schedule
 
 
 def log_normal_per_dim(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
@@ -60,13 +63,23 @@ def decompose_kl(z: Tensor, mu: Tensor, logvar: Tensor, dataset_size: int) -> di
     }
 
 
-class BetaTCVAE:
-    def __init__(self, beta: float = 6.0, alpha: float = 1.0, gamma: float = 1.0, dataset_size: int | None = None):
+class BetaTCVAE(Objective):
+    name = "beta_tcvae"
+    needs_factorised_gaussian = True
+
+    def __init__(
+        self, beta: float = 6.0, alpha: float = 1.0, gamma: float = 1.0, dataset_size: int | None = None,
+        schedule: Schedule | None = None,
+    ):  # fmt: skip
         self.beta = check_number("objective.beta", beta, 0.0)
         self.alpha = check_number("objective.alpha", alpha, 0.0)
         self.gamma = check_number("objective.gamma", gamma, 0.0)
         self.dataset_size = None if dataset_size is None else check_int("objective.dataset_size", dataset_size, 1)
-        self.k = 1
+        self.schedule = schedule or Constant()
+
+    def setup(self, train_size: int) -> None:
+        if self.dataset_size is None:  # N of the stratified weights: the training split's size
+            self.dataset_size = train_size
 
     def __call__(self, draw: Draw, step: int) -> dict:
         if draw.gaussian is None:
@@ -74,5 +87,7 @@ class BetaTCVAE:
         terms = elbo_terms(draw)
         mu, logvar = draw.gaussian
         parts = decompose_kl(draw.z[0], mu, logvar, self.dataset_size or len(mu))
-        terms["loss"] = terms["rec"] + self.alpha * parts["mi"] + self.beta * parts["tc"] + self.gamma * parts["dwkl"]
-        return terms | parts
+        weight = self.schedule.beta(step)  # the KL schedule, over all three parts
+        kl = self.alpha * parts["mi"] + self.beta * parts["tc"] + self.gamma * parts["dwkl"]
+        terms["loss"] = terms["rec"] + weight * kl
+        return terms | parts | {"beta": weight}

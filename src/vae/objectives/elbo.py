@@ -1,15 +1,18 @@
 """The ELBO with a KL weight, -E_q[log p(x|z)] + beta * KL (Kingma & Welling 2014; beta: Higgins et al. 2017).
 
-The weight comes from a `beta=` schedule (constant, linear, cyclical, or the capacity objective of
-Burgess et al. 2018); `free_bits` sets a KL floor per layer (Kingma et al. 2016). With k > 1 draws it
-averages k one-sample ELBOs: the "VAE" rows of Burda et al. 2016's Table 1.
+The weight comes from the `beta=` schedule (constant, linear, cyclical); the capacity objective of
+Burgess et al. 2018 is `objective=capacity` (vae.objectives.capacity). `free_bits` sets a KL floor per
+layer (Kingma et al. 2016). With k > 1 draws it averages k one-sample ELBOs: the "VAE" rows of Burda
+et al. 2016's Table 1.
 """
 
 from torch import Tensor
 
 from vae.draw import Draw
-from vae.errors import ConfigError, check_int, check_number
+from vae.errors import check_int, check_number
+from vae.objectives.base import Objective
 from vae.objectives.free_bits import free_bits_kl
+from vae.schedules import Schedule
 
 
 def kl_penalty(kl: Tensor, beta: float, capacity: float | None = None) -> Tensor:
@@ -29,25 +32,20 @@ def elbo_terms(draw: Draw) -> dict[str, Tensor]:
     return {"rec": rec, "kl": kl, "elbo": -(rec + kl)}
 
 
-class ELBO:
-    def __init__(self, schedule, k: int = 1, free_bits: float = 0.0):
+class ELBO(Objective):
+    name = "elbo"
+
+    def __init__(self, schedule: Schedule, k: int = 1, free_bits: float = 0.0):
         self.schedule = schedule
         self.k = check_int("objective.k", k, 1)
         self.free_bits = check_number("objective.free_bits", free_bits, 0.0)  # nats per layer; 0: off
-        if self.free_bits and schedule.capacity(0) is not None:
-            raise ConfigError(
-                f"objective.free_bits={free_bits} does not combine with beta=capacity: both set a KL target; "
-                "give objective.free_bits=0 or another beta= schedule"
-            )
 
     def __call__(self, draw: Draw, step: int) -> dict:
         terms = elbo_terms(draw)
-        beta, capacity = self.schedule.beta(step), self.schedule.capacity(step)
+        beta = self.schedule.beta(step)
         kl = terms["kl"]
         if self.free_bits:  # Kingma et al. 2016: a floor per layer (the whole code for one layer)
             kl = terms["kl_free_bits"] = free_bits_kl(draw.kl_layers or [kl], self.free_bits)
-        terms["loss"] = terms["rec"] + kl_penalty(kl, beta, capacity)
+        terms["loss"] = terms["rec"] + kl_penalty(kl, beta)
         terms["beta"] = beta
-        if capacity is not None:
-            terms["capacity"] = capacity
         return terms

@@ -9,7 +9,9 @@ from torch import Tensor
 from vae.distributions import log_mean_exp
 from vae.draw import Draw
 from vae.errors import check_int
+from vae.objectives.base import Objective, refuse_schedule
 from vae.objectives.elbo import elbo_terms
+from vae.schedules import Schedule
 
 
 def iwae_bound(draw: Draw) -> Tensor:
@@ -17,9 +19,13 @@ def iwae_bound(draw: Draw) -> Tensor:
     return log_mean_exp(draw.log_w, dim=0)
 
 
-class IWAE:
-    def __init__(self, k: int = 5):
+class IWAE(Objective):
+    name = "iwae"
+
+    def __init__(self, k: int = 5, schedule: Schedule | None = None):
         self.k = check_int("objective.k", k, 1)
+        refuse_schedule(schedule, "iwae", "its bound log mean_k p(x, z_k) / q(z_k|x) has no KL term to weigh; "
+                        "for an annealed bound use objective=elbo objective.k=5")  # fmt: skip
 
     def __call__(self, draw: Draw, step: int) -> dict:
         terms = elbo_terms(draw)

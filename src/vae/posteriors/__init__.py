@@ -3,5 +3,5 @@
 A posterior maps features h (B, F) to `(z (K, B, D), log_q (K, B), gaussian)`, where `gaussian`
 is `(mu, logvar)` (B, D) when q is a diagonal Gaussian (closed-form KL, beta-TCVAE) and None
 otherwise. `base(h)` is the diagonal Gaussian it starts from (VampPrior's components) and
-`mean(h)` the code that pictures and metrics use.
+`mean(h)` the code that pictures and metrics use. Each declares `diagonal_gaussian`: whether q is its base Gaussian.
 """

@@ -9,6 +9,8 @@ from vae.errors import check_int
 class GaussianPosterior(nn.Module):
     """One linear map from the encoder's features to (mu, logvar)."""
 
+    diagonal_gaussian = True  # q(z|x) is its base Gaussian: closed-form KL, beta-TCVAE's estimator
+
     def __init__(self, in_features: int, latent_dim: int):
         super().__init__()
         self.latent_dim = check_int("latent", latent_dim, 1)

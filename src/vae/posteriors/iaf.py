@@ -54,6 +54,8 @@ class MADE(nn.Module):
 class IAFPosterior(nn.Module):
     """A diagonal Gaussian base, then `steps` IAF steps conditioned on a context from the encoder."""
 
+    diagonal_gaussian = False  # the flow leaves the Gaussian family
+
     def __init__(self, in_features: int, latent_dim: int, steps: int = 2, hidden: int = 320, context: int = 64):
         super().__init__()
         self.latent_dim = check_int("latent", latent_dim, 1)

@@ -9,6 +9,9 @@ from vae.errors import check_int
 
 
 class MixtureOfGaussians(nn.Module):
+    standard_normal = False
+    needs_encoder = False
+
     def __init__(self, latent_dim: int, in_shape: tuple[int, int, int] | None = None, components: int = 10):
         super().__init__()
         check_int("prior.components", components, 1)

@@ -7,6 +7,9 @@ from vae.distributions import log_standard_normal
 
 
 class StandardNormal(nn.Module):
+    standard_normal = True  # factorises over dimensions; the closed-form KL applies
+    needs_encoder = False
+
     def __init__(self, latent_dim: int, in_shape: tuple[int, int, int] | None = None):
         super().__init__()
         self.latent_dim = latent_dim

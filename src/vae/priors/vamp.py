@@ -15,6 +15,9 @@ from vae.errors import check_int
 
 
 class VampPrior(nn.Module):
+    standard_normal = False
+    needs_encoder = True  # its pseudo-inputs pass the model's encoder and posterior (`base`)
+
     def __init__(self, latent_dim: int, in_shape: tuple[int, int, int], components: int = 500):
         super().__init__()
         check_int("prior.components", components, 1)

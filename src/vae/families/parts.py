@@ -1,0 +1,52 @@
+"""Building a family's parts from the config: the nets, posterior, prior and likelihood groups.
+
+Shared by the families' `from_config`; shapes come from the data's (C, H, W) and from the parts
+themselves (the encoder's `out_features`, the likelihood's `params_per_pixel`).
+"""
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from torch import nn
+
+from vae.errors import ConfigError, check_int
+
+
+def option(cfg: DictConfig, group: str) -> str:
+    """The option of a group as typed on the command line, read from its `_target_`'s module: `prior=vamp`."""
+    return cfg[group]._target_.split(".")[-2]
+
+
+def encoder_and_decoder(cfg: DictConfig, shape: tuple[int, int, int], decoder_input: int, likelihood) -> tuple[nn.Module, nn.Module]:
+    """`model=`'s encoder of x and its decoder of a `decoder_input`-wide vector to the likelihood's parameters."""
+    encoder = instantiate(cfg.model.encoder, in_shape=shape)
+    decoder = instantiate(cfg.model.decoder, out_shape=shape, latent_dim=decoder_input, params_per_pixel=likelihood.params_per_pixel)
+    return encoder, decoder
+
+
+def gaussian_parts(cfg: DictConfig, shape: tuple[int, int, int], bottom: int, top: int, label_dim: int = 0) -> dict:
+    """Encoder, decoder, posterior of the `bottom`-wide code, prior of the `top`-wide one, likelihood; a one-hot
+    label of `label_dim` widens what the posterior and the decoder see."""
+    likelihood = instantiate(cfg.likelihood)
+    encoder, decoder = encoder_and_decoder(cfg, shape, bottom + label_dim, likelihood)
+    posterior = instantiate(cfg.posterior, in_features=encoder.out_features + label_dim, latent_dim=bottom)
+    prior = instantiate(cfg.prior, latent_dim=top, in_shape=shape)
+    return {"encoder": encoder, "decoder": decoder, "posterior": posterior, "prior": prior, "likelihood": likelihood}
+
+
+def refuse_parts(cfg: DictConfig, family: str, why: str) -> None:
+    """A family without a posterior or prior part refuses a choice of them rather than ignore it."""
+    if option(cfg, "posterior") != "gaussian" or option(cfg, "prior") != "standard_normal":
+        raise ConfigError(f"family={family} takes no posterior= or prior=: {why}; leave them at their defaults")
+
+
+def label_classes(cfg: DictConfig) -> int:
+    """How many labels a conditional family sees: family.classes, or the data set's count when null."""
+    classes = cfg.family.classes
+    if classes is None:
+        classes = instantiate(cfg.data).num_classes
+        if classes < 2:
+            raise ConfigError(
+                f"family=cvae needs labelled images, but data.path={cfg.data.path} holds one class folder, so every "
+                "image has the same label: lay it out as <path>/<class>/<image> with two or more classes"
+            )
+    return check_int("family.classes", classes, 2)
