@@ -23,7 +23,10 @@ install: $(VENV)/.installed ## Create .venv and install the package with its tes
 train: $(VENV)/.installed ## Train on the embedded default data (ARGS="model=conv latent=16" to override)
 	$(PY) src/train.py $(ARGS)
 
-test: $(VENV)/.installed ## Run the test suite
+test: $(VENV)/.installed ## The fast tests: maths and wiring on tiny models, no subprocess or long fit (under 3 minutes)
+	$(PY) -m pytest -q --durations=20 -m "not slow" tests
+
+test-full: $(VENV)/.installed ## Every test, the slow ones too (CLI subprocesses, DDP, the wheel, the zoo's full product), as CI runs them
 	$(PY) -m pytest -q --durations=20 tests
 
 lint: $(VENV)/.installed ## Lint (ruff) and type-check (mypy) the whole tree, as CI does
@@ -54,4 +57,4 @@ clean: ## Remove run outputs (keeps .venv)
 reproduce: $(VENV)/.installed ## Burda et al. 2016's Table 1 on full MNIST (CELLS=vae1-k1,iwae1-k5,recipe BUDGET=0.1 BATCH=128 JOBS=1)
 	$(PY) benchmarks/reproduce.py --cells $(CELLS) --budget $(BUDGET) $(if $(BATCH),--batch-size $(BATCH)) --jobs $(JOBS) $(REPRODUCE_ARGS)
 
-.PHONY: help install train test lint wheel bench bench-overhead bench-resnet bench-step bench-eval reproduce clean
+.PHONY: help install train test test-full lint wheel bench bench-overhead bench-resnet bench-step bench-eval reproduce clean
