@@ -15,10 +15,10 @@ help: ## List the targets
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,docs]'
 	touch $@
 
-install: $(VENV)/.installed ## Create .venv and install the package with its test tools
+install: $(VENV)/.installed ## Create .venv and install the package with its test and docs tools
 
 train: $(VENV)/.installed ## Train on the embedded default data (ARGS="model=conv latent=16" to override)
 	$(PY) src/train.py $(ARGS)
@@ -32,6 +32,9 @@ test-full: $(VENV)/.installed ## Every test, the slow ones too (CLI subprocesses
 lint: $(VENV)/.installed ## Lint (ruff) and type-check (mypy) the whole tree, as CI does
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+
+docs: $(VENV)/.installed ## Build the documentation site into site/ (strict: a broken link or API reference fails)
+	$(PY) -m mkdocs build --strict
 
 wheel: $(VENV)/.installed ## Build the wheel into dist/ (pip install dist/vae_zoo-*.whl gives vae-train, vae-eval, vae-sample)
 	$(PY) -m pip wheel --no-deps --no-build-isolation --wheel-dir dist .
@@ -52,9 +55,9 @@ bench-eval: $(VENV)/.installed ## Time log p(x), k = 5000, on the 10,000 MNIST t
 	$(PY) benchmarks/bench.py --eval $(BENCH_ARGS)
 
 clean: ## Remove run outputs (keeps .venv)
-	rm -rf outputs/2* outputs/multirun outputs/slurm .pytest_cache build dist
+	rm -rf outputs/2* outputs/multirun outputs/slurm .pytest_cache build dist site
 
 reproduce: $(VENV)/.installed ## Burda et al. 2016's Table 1 on full MNIST (CELLS=vae1-k1,iwae1-k5,recipe BUDGET=0.1 BATCH=128 JOBS=1)
 	$(PY) benchmarks/reproduce.py --cells $(CELLS) --budget $(BUDGET) $(if $(BATCH),--batch-size $(BATCH)) --jobs $(JOBS) $(REPRODUCE_ARGS)
 
-.PHONY: help install train test test-full lint wheel bench bench-overhead bench-resnet bench-step bench-eval reproduce clean
+.PHONY: help install train test test-full lint docs wheel bench bench-overhead bench-resnet bench-step bench-eval reproduce clean
