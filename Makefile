@@ -15,20 +15,26 @@ help: ## List the targets
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,docs]'
 	touch $@
 
-install: $(VENV)/.installed ## Create .venv and install the package with its test tools
+install: $(VENV)/.installed ## Create .venv and install the package with its test and docs tools
 
 train: $(VENV)/.installed ## Train on the embedded default data (ARGS="model=conv latent=16" to override)
 	$(PY) src/train.py $(ARGS)
 
-test: $(VENV)/.installed ## Run the test suite
+test: $(VENV)/.installed ## The fast tests: maths and wiring on tiny models, no subprocess or long fit (under 3 minutes)
+	$(PY) -m pytest -q --durations=20 -m "not slow" tests
+
+test-full: $(VENV)/.installed ## Every test, the slow ones too (CLI subprocesses, DDP, the wheel, the zoo's full product), as CI runs them
 	$(PY) -m pytest -q --durations=20 tests
 
 lint: $(VENV)/.installed ## Lint (ruff) and type-check (mypy) the whole tree, as CI does
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+
+docs: $(VENV)/.installed ## Build the documentation site into site/ (strict: a broken link or API reference fails)
+	$(PY) -m mkdocs build --strict
 
 wheel: $(VENV)/.installed ## Build the wheel into dist/ (pip install dist/vae_zoo-*.whl gives vae-train, vae-eval, vae-sample)
 	$(PY) -m pip wheel --no-deps --no-build-isolation --wheel-dir dist .
@@ -49,9 +55,9 @@ bench-eval: $(VENV)/.installed ## Time log p(x), k = 5000, on the 10,000 MNIST t
 	$(PY) benchmarks/bench.py --eval $(BENCH_ARGS)
 
 clean: ## Remove run outputs (keeps .venv)
-	rm -rf outputs/2* outputs/multirun outputs/slurm .pytest_cache build dist
+	rm -rf outputs/2* outputs/multirun outputs/slurm .pytest_cache build dist site
 
 reproduce: $(VENV)/.installed ## Burda et al. 2016's Table 1 on full MNIST (CELLS=vae1-k1,iwae1-k5,recipe BUDGET=0.1 BATCH=128 JOBS=1)
 	$(PY) benchmarks/reproduce.py --cells $(CELLS) --budget $(BUDGET) $(if $(BATCH),--batch-size $(BATCH)) --jobs $(JOBS) $(REPRODUCE_ARGS)
 
-.PHONY: help install train test lint wheel bench bench-overhead bench-resnet bench-step bench-eval reproduce clean
+.PHONY: help install train test test-full lint docs wheel bench bench-overhead bench-resnet bench-step bench-eval reproduce clean

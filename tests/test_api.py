@@ -1,4 +1,4 @@
-"""The Python API (vae.api, exported by `vae`): the README's example runs, and each function keeps its word."""
+"""The Python API (vae.api, exported by `vae`): the example in docs/api.md runs, and each function keeps its word."""
 
 import re
 from pathlib import Path
@@ -11,14 +11,14 @@ from conftest import ROOT
 
 
 def readme_example() -> str:
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "docs" / "api.md").read_text()
     section = text.split("## In Python", 1)[1]
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """The README's example, run as written in a fresh folder: its variables."""
+    """The example of docs/api.md, run as written in a fresh folder: its variables."""
     cwd = tmp_path_factory.mktemp("notebook")
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(cwd)

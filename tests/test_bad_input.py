@@ -10,6 +10,8 @@ import pytest
 
 from conftest import ROOT, TINY, write_idx_set, write_image_folder
 
+pytestmark = pytest.mark.slow  # every test here runs src/train.py in subprocesses
+
 
 def empty_folder(tmp: Path) -> Path:
     (tmp / "empty").mkdir()

@@ -37,6 +37,7 @@ def writing_into(pid: int, folder: Path) -> bool:
     return any(target.startswith(f"{folder}/") for target in targets)
 
 
+@pytest.mark.slow
 def test_kill_during_a_checkpoint_write_leaves_a_loadable_last_ckpt(tmp_path):
     big_and_saved_every_step = [  # ~60 MB checkpoints written every step: most of the run is spent saving
         *TINY,
@@ -85,6 +86,7 @@ def test_non_finite_weights_are_never_written(tmp_path):
     assert io.load_checkpoint(path)["state_dict"]["w"].tolist() == [1.0, 1.0, 1.0]
 
 
+@pytest.mark.slow
 def test_a_checkpoint_that_would_run_code_is_refused(tmp_path, run_cli):
     marker = tmp_path / "code-ran"
     crafted = tmp_path / "crafted.ckpt"
@@ -118,6 +120,7 @@ def test_a_checkpoint_of_another_model_says_which_config_it_needs(tmp_path):
     assert cfg.latent == 16 and system.latent_dim == 16
 
 
+@pytest.mark.slow
 def test_a_checkpoint_from_before_the_model_zoo_stops_with_one_line(tmp_path, run_cli):
     old = tmp_path / "old.ckpt"  # the layout version 0.1 wrote: no family, posterior or prior in its config
     config = {"model": {"encoder": {"_target_": "vae.models.MLPEncoder"}}, "latent": 20, "data": {"source": "mnist5k"}}
@@ -128,6 +131,7 @@ def test_a_checkpoint_from_before_the_model_zoo_stops_with_one_line(tmp_path, ru
     assert result.returncode == 2 and "error: ckpt_path=" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_a_checkpoint_of_another_width_names_the_setting_and_an_edited_one_is_refused(tmp_path):
     train(make_config(tmp_path / "a", [*TINY, "model.hidden=[64]"]))
     checkpoint = tmp_path / "a" / "checkpoints" / "last.ckpt"
@@ -147,6 +151,7 @@ def test_a_checkpoint_of_another_width_names_the_setting_and_an_edited_one_is_re
         load_system(tmp_path / "edited.ckpt")
 
 
+@pytest.mark.slow
 def test_eval_refuses_non_finite_weights(tmp_path):
     train(make_config(tmp_path / "a", TINY))
     checkpoint = torch.load(tmp_path / "a" / "checkpoints" / "last.ckpt", weights_only=True)

@@ -2,7 +2,11 @@
 
 import json
 
+import pytest
+
 from conftest import TINY, WITH_PICTURES
+
+pytestmark = pytest.mark.slow  # every test here runs src/train.py in a subprocess
 
 
 def test_help_lists_groups_and_options(run_cli):

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.plugins import Plugins
@@ -21,6 +22,7 @@ def test_slurm_launcher_asks_for_one_task_per_device(tmp_path):
     assert (launcher.params["nodes"], launcher.params["tasks_per_node"], launcher.params["gpus_per_node"]) == (2, 4, 4)
 
 
+@pytest.mark.slow
 def test_submitit_local_launcher_runs_a_sweep(run_cli, tmp_path):
     result = run_cli("-m", "hydra/launcher=submitit_local", *TINY, "latent=2,3", "hydra.sweep.dir=sweep")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -29,6 +31,7 @@ def test_submitit_local_launcher_runs_a_sweep(run_cli, tmp_path):
     assert len(list((tmp_path / "sweep" / ".submitit").glob("*/*_result.pkl"))) == 2  # ran as submitit jobs
 
 
+@pytest.mark.slow
 def test_torchrun_launches_two_ranks_into_one_run(tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", str(ROOT / "src" / "train.py"),
            *TINY, "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", f"hydra.run.dir={tmp_path}/run"]  # fmt: skip
@@ -38,6 +41,7 @@ def test_torchrun_launches_two_ranks_into_one_run(tmp_path):
     assert json.loads((tmp_path / "run" / "results.json").read_text())["test/elbo"] < 0
 
 
+@pytest.mark.slow
 def test_optuna_search_minimises_the_validation_nll(run_cli, tmp_path):
     result = run_cli("hparams_search=optuna", "hydra.sweeper.n_trials=3", *TINY, "hydra.sweep.dir=search")
     assert result.returncode == 0, result.stderr[-3000:]

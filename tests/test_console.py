@@ -17,6 +17,7 @@ def epoch_lines(text: str) -> list[tuple[int, int, int, float]]:
     return [(int(e), int(n), int(s), float(v)) for e, n, s, v in EPOCH_LINE.findall(text)]
 
 
+@pytest.mark.slow
 def test_a_redirected_run_logs_a_line_per_epoch_without_redraws_or_noise_and_resumes_with_a_line(tmp_path):
     args = [*TINY, "trainer.enable_progress_bar=true", "trainer.max_epochs=2", "nll_samples=2", "hydra.run.dir=run"]
     first = run_script("train.py", *args, cwd=tmp_path)
@@ -39,6 +40,7 @@ def test_a_redirected_run_logs_a_line_per_epoch_without_redraws_or_noise_and_res
     assert [(e, n, s) for e, n, s, _ in epoch_lines(log)][-1] == (3, 3, 9)
 
 
+@pytest.mark.slow
 def test_a_diverged_run_writes_why_it_stopped_into_train_log(tmp_path):
     result = run_script("train.py", *TINY, "trainer.limit_train_batches=20", "optimizer.lr=1e6", "hydra.run.dir=run",
                         cwd=tmp_path)  # fmt: skip

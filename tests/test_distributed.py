@@ -5,6 +5,7 @@ import math
 from types import SimpleNamespace
 
 import lightning as L
+import pytest
 import torch
 from hydra.utils import instantiate
 
@@ -14,6 +15,7 @@ from vae.data import ImageData
 from vae.training import train
 
 
+@pytest.mark.slow
 def test_ddp_on_two_processes_writes_one_run_folder(run_cli, tmp_path):
     args = [*TINY, "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.max_epochs=2",
             "trainer.limit_train_batches=1.0", "hydra.run.dir=run",
@@ -39,6 +41,7 @@ def test_ddp_on_two_processes_writes_one_run_folder(run_cli, tmp_path):
     assert math.isclose(metrics["test/elbo"], ddp["test/elbo"], abs_tol=4.0)  # one z per digit: noise of ~1 nat
 
 
+@pytest.mark.slow
 def test_bf16_mixed_trains_on_cpu_with_float32_likelihood_and_kl(tmp_path):
     results = train(make_config(tmp_path, [*TINY, "trainer.precision=bf16-mixed", "model=conv"]))
     assert all(math.isfinite(v) for v in results.values() if not isinstance(v, list))

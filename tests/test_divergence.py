@@ -2,11 +2,14 @@
 
 import re
 
+import pytest
+
 from conftest import TINY
 from vae.checkpoints import load_checkpoint
 from vae.errors import divergence_message
 
 
+@pytest.mark.slow
 def test_exploding_learning_rate_stops_with_the_step_and_term(tmp_path, run_cli):
     result = run_cli(*TINY, "trainer.limit_train_batches=20", "callbacks.steps.every_n_train_steps=1", "optimizer.lr=1e6")
 
@@ -22,6 +25,7 @@ def test_exploding_learning_rate_stops_with_the_step_and_term(tmp_path, run_cli)
     assert not (run_dir / "results.json").exists()
 
 
+@pytest.mark.slow
 def test_a_kl_weight_too_large_for_float32_is_blamed_not_the_learning_rate(run_cli):
     result = run_cli(*TINY, "beta.value=1e39")  # finite as a float64 setting, inf once it multiplies a float32 KL
 

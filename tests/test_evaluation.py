@@ -159,6 +159,7 @@ def test_evaluate_reports_every_metric_consistently():
     assert "kl_per_dim" in format_table(metrics)
 
 
+@pytest.mark.slow
 def test_training_ends_with_the_evaluation_and_eval_py_repeats_it_on_the_whole_test_split(tmp_path):
     import json
 

@@ -195,6 +195,7 @@ def train_losses(run_dir) -> list[float]:
         return [float(row["train/loss"]) for row in csv.DictReader(f) if row.get("train/loss")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", TRAININGS)
 def test_each_family_trains_draws_reports_and_round_trips_its_checkpoint(tmp_path, family):
     overrides, metrics, pictures = TRAININGS[family]
@@ -218,6 +219,7 @@ def test_each_family_trains_draws_reports_and_round_trips_its_checkpoint(tmp_pat
     assert drawn >= pictures | ({"samples_label7"} if label else set())
 
 
+@pytest.mark.slow
 def test_sample_py_refuses_a_label_for_an_unconditional_model_in_one_line(tmp_path):
     train(make_config(tmp_path, [*TINY, "nll_samples=1"]))
     result = run_script("sample.py", f"ckpt_path={tmp_path / 'checkpoints' / 'last.ckpt'}", "label=7", cwd=tmp_path)
@@ -225,6 +227,7 @@ def test_sample_py_refuses_a_label_for_an_unconditional_model_in_one_line(tmp_pa
     assert result.stderr.strip() == "error: label=7 needs a conditional model (family=cvae), but this checkpoint is family=vae: drop label="
 
 
+@pytest.mark.slow
 def test_vqvae_with_ema_trains_under_ddp_on_two_processes(run_cli, tmp_path):
     args = [*TINY, "family=vqvae", "family.codes=4", "family.codebook_size=16", "latent=4",
             "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "nll_samples=1", "hydra.run.dir=run"]  # fmt: skip

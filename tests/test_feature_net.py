@@ -8,6 +8,8 @@ from vae.data import ImageData
 from vae.metrics.features import cache_path, feature_net, features_of
 from vae.metrics.sample_quality import frechet_distance, precision_recall
 
+pytestmark = pytest.mark.slow  # every test here needs the feature net trained (500 steps)
+
 CONFIG = {"_target_": "vae.data.ImageData", "source": "mnist5k", "val_size": 500, "test_size": 500, "seed": 1}
 
 

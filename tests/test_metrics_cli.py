@@ -27,6 +27,7 @@ def judged_run(tmp_path_factory):
     return tmp, results
 
 
+@pytest.mark.slow
 def test_training_judges_the_model_into_results_json_and_wandb(judged_run):
     tmp, results = judged_run
     written = json.loads((tmp / "run" / "results.json").read_text())
@@ -39,6 +40,7 @@ def test_training_judges_the_model_into_results_json_and_wandb(judged_run):
     assert {f"test/{name}": written[f"test/{name}"] for name in JUDGED} == {f"test/{n}": summary[f"test/{n}"] for n in JUDGED}
 
 
+@pytest.mark.slow
 def test_eval_merges_the_metrics_it_is_asked_for_into_results_json(judged_run):
     tmp, _ = judged_run
     results_file = tmp / "run" / "results.json"
@@ -72,6 +74,7 @@ def test_the_sweep_summary_shows_the_metrics_side_by_side(tmp_path):
     assert "test/mig" in table and "0.200" in table and "test/dci_completeness" not in table  # only what was measured
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args, words",
     [

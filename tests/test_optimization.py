@@ -70,6 +70,7 @@ SCHEDULES = {  # few steps each, so that 2 epochs of 3 steps see the rate move
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SCHEDULES))
 def test_a_schedule_moves_the_rate_at_its_interval(tmp_path, name):
     overrides = [*TINY, f"scheduler={name}", *SCHEDULES[name], "trainer.max_epochs=2", "optimizer.lr=0.01"]

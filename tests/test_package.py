@@ -16,6 +16,8 @@ import yaml
 
 from conftest import ROOT, TINY
 
+pytestmark = pytest.mark.slow  # every test here builds the wheel and runs its commands
+
 
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory) -> Path:

@@ -3,6 +3,7 @@ run writes, and src/sample.py on its checkpoint."""
 
 from pathlib import Path
 
+import pytest
 import torch
 from PIL import Image
 from torch.distributions import Normal
@@ -150,6 +151,7 @@ def test_code_scatter_colours_points_by_label():
     assert (31, 119, 180) in colours and (23, 190, 207) in colours  # tab10's first and last colours
 
 
+@pytest.mark.slow
 def test_training_writes_every_picture_and_sample_py_draws_them_from_the_checkpoint(tmp_path):
     from vae.training import train
 

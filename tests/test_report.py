@@ -46,6 +46,7 @@ def test_the_report_shows_the_config_the_metrics_the_curves_and_every_picture(ru
         assert f"(images/{path.name})" in report, path.name
 
 
+@pytest.mark.slow
 def test_python_m_vae_report_redraws_a_run_folder(run_dir):
     for name in ("report.md", "curves.png", "kl_per_dim.png"):
         (run_dir / name).unlink()

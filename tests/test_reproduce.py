@@ -37,6 +37,7 @@ def test_the_preset_holds_the_papers_set_up(tmp_path):
     assert cfg.objective.k == 5 and cfg.data.source == "mnist"
 
 
+@pytest.mark.slow
 def test_the_reproduction_command_runs_a_cell_and_writes_the_table(tmp_path):
     data = tmp_path / "data"
     write_idx_set(data, "MNIST", n_train=200, n_test=40)

@@ -75,6 +75,7 @@ def uninterrupted(tmp_path_factory) -> tuple[Path, dict]:
     return tmp / "whole", json.loads((tmp / "whole" / "results.json").read_text())
 
 
+@pytest.mark.slow
 def test_run_killed_mid_epoch_resumes_to_the_uninterrupted_result_in_a_moved_folder(tmp_path, uninterrupted):
     whole, expected = uninterrupted
 
@@ -103,6 +104,7 @@ def test_run_killed_mid_epoch_resumes_to_the_uninterrupted_result_in_a_moved_fol
         assert resumed_rows[step] == pytest.approx(metrics, rel=1e-5), step
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_and_says_how_to_resume(tmp_path):
     # the project's W&B logger, offline: the resumed run must continue under the same id
     wandb = ["logger=wandb", "+logger.wandb.offline=true", "logger.wandb.log_model=false"]
@@ -128,6 +130,7 @@ def test_sigterm_saves_a_checkpoint_and_says_how_to_resume(tmp_path):
     assert len(list((run / "wandb").glob("offline-run-*"))) == 2 and len(run_ids) == 1
 
 
+@pytest.mark.slow
 def test_a_finished_run_resumed_in_place_ends_as_it_did_and_a_refused_resume_changes_nothing(uninterrupted):
     run, expected = uninterrupted
     before = snapshot(run)
@@ -146,6 +149,7 @@ def test_a_finished_run_resumed_in_place_ends_as_it_did_and_a_refused_resume_cha
     assert (run / ".hydra" / "overrides.yaml").read_bytes() != before[".hydra/overrides.yaml"]  # now with resume=
 
 
+@pytest.mark.slow
 def test_sigterm_in_the_test_phase_says_how_to_resume_and_the_resume_matches(tmp_path, uninterrupted):
     _, expected = uninterrupted
     run = tmp_path / "run"
@@ -166,6 +170,7 @@ def test_sigterm_in_the_test_phase_says_how_to_resume_and_the_resume_matches(tmp
     assert figures(json.loads((run / "results.json").read_text())) == figures(expected)
 
 
+@pytest.mark.slow
 def test_a_run_into_a_folder_in_use_is_refused(tmp_path):
     (tmp_path / "busy").mkdir()
     with hold(tmp_path / "busy", resume=False):  # this process holds the folder, as a running run does

@@ -87,6 +87,7 @@ def train_steps(run_dir: Path) -> list[int]:
         return [int(row["step"]) for row in csv.DictReader(file) if row["train/loss"]]
 
 
+@pytest.mark.slow
 def test_lightnings_auto_requeue_continues_in_the_same_folder(tmp_path, monkeypatch):
     """SIGUSR1 (sbatch --signal): Lightning saves hpc_ckpt_1 and calls `scontrol requeue`; SLURM then
     sends SIGTERM; the job starts again with SLURM_RESTART_COUNT=1 and the same command line."""

@@ -59,6 +59,7 @@ def assert_same_training(run: Path, reference: Path) -> None:
     assert rows(run) == rows(reference)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("schedule", SCHEDULES)
 def test_four_steps_per_call_train_as_one_step_per_call(tmp_path, schedule):
     results = {s: train(make_config(tmp_path / s, [*RUN, *SCHEDULES[schedule], f"steps_per_call={s}"])) for s in ("1", "4")}
@@ -98,6 +99,7 @@ def resume(folder: Path, steps_per_call: str) -> None:
     train(make_config(folder, [*RUN, f"steps_per_call={steps_per_call}", f"resume={folder}"]))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("before,after", [("4", "4"), ("1", "4"), ("4", "1")])
 def test_a_run_that_crashed_mid_epoch_resumes_to_the_uninterrupted_run(tmp_path, whole, before, after):
     """Also with another steps_per_call than the crashed run's: its checkpoints carry the step count across."""
@@ -109,6 +111,7 @@ def test_a_run_that_crashed_mid_epoch_resumes_to_the_uninterrupted_run(tmp_path,
     assert_same_training(tmp_path, whole)
 
 
+@pytest.mark.slow
 def test_sigterm_inside_a_call_stops_after_that_step_and_resumes_to_the_uninterrupted_run(tmp_path, whole):
     with pytest.raises(RunStopped, match="stopped by SIGTERM at step 3; resume with"):
         train(make_config(tmp_path, [*RUN, "+callbacks.sigterm._target_=test_steps_per_call.Sigterm", "steps_per_call=4"]))
@@ -131,6 +134,7 @@ def test_settings_that_cannot_go_with_several_steps_per_call_are_refused(tmp_pat
     assert not (tmp_path / "checkpoints").exists()
 
 
+@pytest.mark.slow
 def test_a_diverging_run_stops_at_the_same_step_with_the_same_message_and_checkpoint(tmp_path):
     stopped = {}
     for s in ("1", "4"):
@@ -150,6 +154,7 @@ def test_auto_takes_ten_steps_a_call_unless_the_trainer_needs_its_own_step(tmp_p
     assert steps_per_call(make_config(tmp_path, overrides)) == steps
 
 
+@pytest.mark.slow
 def test_auto_gives_way_to_gradient_accumulation(tmp_path):
     results = train(make_config(tmp_path, [*TINY, "+trainer.accumulate_grad_batches=2", "trainer.limit_train_batches=4"]))
     assert last(tmp_path)["global_step"] == 2 and results["test/elbo"] < 0

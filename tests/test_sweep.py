@@ -4,6 +4,7 @@ import csv
 import json
 import os
 
+import pytest
 from omegaconf import OmegaConf
 from PIL import Image
 
@@ -74,6 +75,7 @@ def test_the_summary_plot_uses_a_log_axis_for_sizes_and_names_what_was_swept(tmp
     assert plot_metric(rows, ["latent"], tmp_path / "plot.png", title).axes[0].get_xscale() == "linear"
 
 
+@pytest.mark.slow
 def test_a_failed_run_leaves_a_summary_of_the_runs_before_it(tmp_path):
     args = ["-m", *TINY, "latent=2,0", "nll_samples=2"]
     result = run_script("train.py", *args, cwd=tmp_path)
@@ -85,6 +87,7 @@ def test_a_failed_run_leaves_a_summary_of_the_runs_before_it(tmp_path):
     assert (sweep_dir / "best_config.yaml").is_file()
 
 
+@pytest.mark.slow
 def test_re_evaluating_a_run_keeps_what_training_wrote_and_the_sweep_still_picks_it(tmp_path):
     from conftest import make_config
     from vae.training import train
@@ -114,6 +117,7 @@ def test_swept_keys_are_those_that_differ_between_runs():
     assert swept_keys(runs) == ["a", "c"]  # c is missing from one run: that differs too
 
 
+@pytest.mark.slow
 def test_multirun_writes_a_summary_and_shares_one_wandb_group(tmp_path):
     args = ["-m", *TINY, "latent=2,3", "logger=wandb", "nll_samples=5"]
     result = run_script("train.py", *args, cwd=tmp_path, env={**os.environ, "WANDB_MODE": "offline"})

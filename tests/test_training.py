@@ -16,6 +16,7 @@ def read_metrics(run_dir) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["mlp", "conv"])
 @pytest.mark.parametrize("beta", ["constant", "linear", "cyclical"])
 def test_each_model_trains_with_each_schedule(tmp_path, model, beta):
@@ -41,11 +42,13 @@ def test_each_model_trains_with_each_schedule(tmp_path, model, beta):
     assert len(val) == 2 and val[1] > val[0]  # it learns
 
 
+@pytest.mark.slow
 def test_training_is_repeatable_with_a_seed(tmp_path):
     runs = [train(make_config(tmp_path / str(i), [*TINY, "seed=7"])) for i in range(2)]
     assert runs[0]["test/elbo"] == runs[1]["test/elbo"]
 
 
+@pytest.mark.slow
 def test_a_run_without_batch_limits_evaluates_the_whole_test_split(tmp_path):
     """The default run has no limit_test_batches: the closing evaluation must cover all 500 test digits."""
     cfg = make_config(tmp_path, ["trainer.max_epochs=1", "+trainer.limit_train_batches=3", "trainer.accelerator=cpu",
@@ -56,6 +59,7 @@ def test_a_run_without_batch_limits_evaluates_the_whole_test_split(tmp_path):
     assert json.loads((tmp_path / "results.json").read_text())["test/nll_samples"] == 5
 
 
+@pytest.mark.slow
 def test_a_compiled_model_trains_and_evaluates_as_the_eager_one(tmp_path):
     """model.compile=true compiles the step's maths (`VAE.terms`): the run, its test and its closing evaluation give
     the eager run's figures up to the noise of its own random draws (inductor draws its own)."""

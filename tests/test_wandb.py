@@ -27,6 +27,7 @@ def logged_run(tmp_path_factory):
     return run_dir
 
 
+@pytest.mark.slow
 def test_wandb_run_holds_config_history_pictures_summary_and_best_checkpoint(logged_run):
     (offline,) = (logged_run / "wandb").glob("offline-run-*")
     run = read_run(offline)
@@ -52,6 +53,7 @@ def test_wandb_run_holds_config_history_pictures_summary_and_best_checkpoint(log
     assert best.type == "model" and any(entry.path == "model.ckpt" for entry in best.manifest.contents)
 
 
+@pytest.mark.slow
 def test_the_report_curves_are_the_wandb_history(logged_run):
     from vae.curves import read_metrics
 
@@ -65,6 +67,7 @@ def test_the_report_curves_are_the_wandb_history(logged_run):
     assert (logged_run / "curves.png").is_file() and "(curves.png)" in (logged_run / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_tensorboard_holds_the_scalars_and_pictures(logged_run):
     from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
 
@@ -77,12 +80,14 @@ def test_tensorboard_holds_the_scalars_and_pictures(logged_run):
     assert {f"images/{name}" for name in PICTURES} <= images
 
 
+@pytest.mark.slow
 def test_csv_stays_on_beside_the_other_loggers(logged_run):
     with (logged_run / "metrics.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert any(row.get("train/loss") for row in rows) and any(row.get("test/nll") for row in rows)
 
 
+@pytest.mark.slow
 def test_wandb_without_a_key_falls_back_to_offline_with_one_warning(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_") and k != "NETRC"}
     env |= {"HOME": str(tmp_path), "PYTHONUNBUFFERED": "1"}  # no ~/.netrc, no W&B settings with a key
@@ -96,6 +101,7 @@ def test_wandb_without_a_key_falls_back_to_offline_with_one_warning(tmp_path):
     assert time.monotonic() - start < 200
 
 
+@pytest.mark.slow
 def test_wandb_with_an_unreachable_server_falls_back_to_offline_in_bounded_time(tmp_path):
     import subprocess
 
