@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from vae.errors import ConfigError, check_int
-from vae.families.hvae import HVAEModel
+from vae.families.hvae import HVAEModel, check_latents
 from vae.families.vqvae import VQVAEModel
 from vae.objectives.beta_tcvae import BetaTCVAE
 from vae.objectives.elbo import ELBO
@@ -39,7 +39,7 @@ def build_model(cfg: DictConfig) -> nn.Module:
         codes = check_int("family.codes", cfg.family.codes, 1)
         decoder = instantiate(cfg.model.decoder, out_shape=shape, latent_dim=codes * latent, params_per_pixel=likelihood.params_per_pixel)
         return instantiate(cfg.family, encoder=encoder, decoder=decoder, likelihood=likelihood, latent_dim=latent)
-    sizes = list(cfg.family.latents) if "latents" in cfg.family else [latent]  # bottom (feeds the decoder) to top
+    sizes = check_latents(cfg.family.latents) if "latents" in cfg.family else [latent]  # bottom (feeds the decoder) to top
     extra = {}
     if "classes" in cfg.family:
         extra["classes"] = label_classes(cfg)

@@ -9,6 +9,8 @@ A Draw's z is the concatenation [z1, ..., zL] and its densities are the full hie
 so the ELBO, the IWAE bound and evaluation's log p(x) need nothing else.
 """
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 
@@ -98,7 +100,10 @@ class HVAEModel(nn.Module):
 
 
 def check_latents(latents) -> list[int]:
+    """family.latents as a list of two or more layer sizes, bottom first, or a ConfigError that names it."""
+    if isinstance(latents, (str, bytes)) or not isinstance(latents, Sequence):
+        raise ConfigError(f"family.latents={latents} is invalid: give a list of two or more layer sizes, bottom first, e.g. [100, 50]")
     sizes = [check_int("family.latents", size, 1) for size in latents]
     if len(sizes) < 2:
-        raise ConfigError(f"family.latents={list(latents)} is invalid: give two or more layer sizes, bottom first, e.g. [100, 50]")
+        raise ConfigError(f"family.latents={sizes} is invalid: give two or more layer sizes, bottom first, e.g. [100, 50]")
     return sizes
