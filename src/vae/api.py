@@ -6,11 +6,14 @@
     x_hat = vae.decode(model, z)         # -> mean images (B, C, H, W) in [0, 1]
     x_hat = vae.reconstruct(model, x)    # decode(encode(x))
     images = vae.sample(model, 16, seed=0)
+    # family=cvae takes labels y (B,): vae.encode(model, x, y), vae.decode(model, z, y), vae.sample(model, 10, y=y)
     metrics = vae.evaluate(model, nll_samples=100)   # on the test split the model was trained with
     paths = vae.draw_pictures(model, "pictures/")    # the PNGs of vae-sample
     results = vae.train(vae.compose(["experiment=conv16", "debug=default"], output_dir="runs/a"))
 
-Tensors go in on any device and come out on the model's; no gradients are kept.
+Tensors go in on any device and come out on the model's; no gradients are kept. Bad input (a count that
+is not a positive integer, another shape, floats outside [0, 1], NaN, labels out of range) is a
+vae.errors.ConfigError (a ValueError) whose one line names the argument and what would be valid.
 """
 
 import datetime
@@ -24,9 +27,11 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
+from vae.assemble import image_shape
 from vae.build import load_system
 from vae.config_path import CHECKOUT_CONF, IN_CHECKOUT
 from vae.evaluation import evaluate_test_split, pick_device
+from vae.inputs import check_codes, check_count, check_images, check_labels, check_seed, classes_of
 from vae.pictures import draw_all, save_pictures
 from vae.system import VAE
 from vae.training import train
@@ -53,32 +58,43 @@ def load(path: str | Path, device: str | torch.device = "auto") -> VAE:
 
 
 def as_images(model: VAE, x: Tensor) -> Tensor:
-    """x (B, C, H, W) as float32 in [0, 1] on the model's device; uint8 images are scaled."""
-    x = x.to(model.device)
-    return x.float() / 255 if x.dtype == torch.uint8 else x.float()
+    """x (B, C, H, W), uint8 or floats in [0, 1], as float32 in [0, 1] on the model's device; anything else
+    (another shape, floats outside [0, 1], NaN) is one line naming x and what would be valid."""
+    return check_images(x, image_shape(training_config(model)), model.device)
 
 
 @torch.no_grad()
-def encode(model: VAE, x: Tensor) -> Tensor:
-    """x (B, C, H, W) -> the posterior mean E[z|x] (B, D)."""
-    return model.encode(as_images(model, x))
+def encode(model: VAE, x: Tensor, y: Tensor | None = None) -> Tensor:
+    """x (B, C, H, W) -> the posterior mean E[z|x] (B, D). y (B,): the labels, for a conditional model (family=cvae)."""
+    x = as_images(model, x)
+    return model.encode(x, check_labels(y, len(x), classes_of(model), model.device))
 
 
 @torch.no_grad()
-def decode(model: VAE, z: Tensor) -> Tensor:
-    """z (B, D) -> the mean image E[x|z] (B, C, H, W) in [0, 1]."""
-    return model.decode(z.to(model.device).float())
+def decode(model: VAE, z: Tensor, y: Tensor | None = None) -> Tensor:
+    """z (B, D) -> the mean image E[x|z] (B, C, H, W) in [0, 1]. y (B,): the labels, for a conditional model."""
+    z = check_codes(z, model.latent_dim, model.device)
+    return model.decode(z, check_labels(y, len(z), classes_of(model), model.device))
 
 
-def reconstruct(model: VAE, x: Tensor) -> Tensor:
-    """x (B, C, H, W) -> decode(encode(x)) (B, C, H, W) in [0, 1]."""
-    return decode(model, encode(model, x))
+def reconstruct(model: VAE, x: Tensor, y: Tensor | None = None) -> Tensor:
+    """x (B, C, H, W) -> decode(encode(x)) (B, C, H, W) in [0, 1]; y (B,) for a conditional model."""
+    return decode(model, encode(model, x, y), y)
 
 
-def sample(model: VAE, n: int, seed: int | None = None) -> Tensor:
-    """n mean images (n, C, H, W) of prior draws z ~ p(z); a seed makes them repeatable."""
+def sample(model: VAE, n: int, y: Tensor | None = None, seed: int | None = None) -> Tensor:
+    """n mean images (n, C, H, W) of prior draws z ~ p(z); a seed makes them repeatable.
+
+    A conditional model draws images of the labels y (n,), or of its classes in turn (0, 1, 2, ...) without y.
+    """
+    n = check_count("n", n)
+    seed = check_seed(seed)
+    classes = classes_of(model)
+    y = check_labels(y, n, classes, model.device, needed=False)
+    if classes is not None and y is None:
+        y = torch.arange(n, device=model.device) % classes
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
-    return decode(model, model.sample_latents(n, generator))
+    return decode(model, model.sample_latents(n, generator), y)
 
 
 def training_config(model: VAE) -> DictConfig:
