@@ -158,6 +158,16 @@ CASES = {  # id: (overrides, with {path} made by the function, the error line it
         None,
         r"the model does not fit in memory \(.*allocate.*\): make it smaller than latent=20 model.hidden=\[100000000000\]",
     ),
+    "shapes too large for memory": (
+        ["data=shapes", "data.positions=100000"],
+        None,
+        r"data.positions=100000 is too large: data=shapes would render 1,200,000,000,000 images .*; lower data.positions .*",
+    ),
+    "no hvae layers": (
+        ["family=hvae", "family.latents=[]"],
+        None,
+        r"family.latents=\[\] is invalid: give two or more layer sizes, bottom first, e.g. \[100, 50\]",
+    ),
     "zero-width conv": (
         ["model=conv", "model.channels=[0,8]"],
         None,

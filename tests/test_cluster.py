@@ -55,3 +55,18 @@ def test_optuna_search_minimises_the_validation_nll(run_cli, tmp_path):
     assert yaml.safe_load((root / "best_config.yaml").read_text()) == yaml.safe_load(
         (best_trial / ".hydra" / "config.yaml").read_text()
     )
+
+
+@pytest.mark.slow
+def test_optuna_search_goes_on_past_a_failed_trial(run_cli, tmp_path):
+    result = run_cli("hparams_search=optuna", "hydra.sweeper.n_trials=4", *TINY, "nll_samples=2",
+                     "hydra.sweeper.params.latent='choice(0,2)'", "hydra.sweep.dir=search")  # fmt: skip
+    trials = sorted((tmp_path / "search").glob("[0-9]"))
+    failed = [t for t in trials if (t / "error.txt").is_file()]
+    ran = [t for t in trials if (t / "results.json").is_file()]
+    assert len(trials) == 4 and failed and ran and len(failed) + len(ran) == 4, result.stderr[-3000:]
+    assert result.returncode == 1 and f"error: {len(failed)} of 4 runs of the sweep failed: run " in result.stderr
+    assert all((t / "error.txt").read_text().startswith("latent=0 is invalid") for t in failed)
+    best = yaml.safe_load((tmp_path / "search" / "optimization_results.yaml").read_text())
+    assert best["best_params"]["latent"] == 2
+    assert best["best_value"] == min(-json.loads((t / "results.json").read_text())["val/elbo"] for t in ran)

@@ -75,3 +75,19 @@ def test_rendered_once_then_read_from_the_cache(tmp_path):
 def test_a_bad_grid_is_one_line_naming_it(tmp_path, key, value):
     with pytest.raises(ConfigError, match=f"data.{key}={value}"):
         ShapesData(root=str(tmp_path), **{**GRID, key: value})
+
+
+@pytest.mark.parametrize("key, value", [("positions", 100000), ("orientations", 10**9)])
+def test_a_grid_too_large_for_memory_is_refused_before_anything_is_allocated(tmp_path, key, value):
+    with pytest.raises(ConfigError, match=rf"^data.{key}={value} is too large: .* [TP]B of memory .*; lower data.{key} "):
+        ShapesData(root=str(tmp_path), **{**GRID, key: value})
+    assert not (tmp_path / "shapes").exists()
+
+
+def test_the_memory_limit_is_what_the_grid_needs():
+    from vae.shapes import BYTES_PER_IMAGE, check_fits
+
+    sizes = (3, 4, 10, 16, 16)
+    check_fits(sizes, memory=30720 * BYTES_PER_IMAGE)  # just fits
+    with pytest.raises(ConfigError, match=r"data.positions=16 is too large: .* 30,720 images .* this machine has"):
+        check_fits(sizes, memory=30720 * BYTES_PER_IMAGE - 1)

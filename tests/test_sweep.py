@@ -2,6 +2,7 @@
 
 import csv
 import json
+import math
 import os
 
 import pytest
@@ -13,12 +14,15 @@ from vae.sweep import summarize, swept_keys
 from wandb_files import read_run
 
 
-def fake_run(sweep_dir, job, overrides, nll=None, k=100, val_elbo=None):
-    """A job folder as Hydra and train() leave it; no results.json when nll is None (a failed run)."""
+def fake_run(sweep_dir, job, overrides, nll=None, k=100, val_elbo=None, error=None):
+    """A job folder as Hydra and train() leave it; no results.json when nll is None (a failed run, or one still
+    running), and error.txt with `error` for a run that failed."""
     folder = sweep_dir / str(job)
     (folder / ".hydra").mkdir(parents=True)
     OmegaConf.save(OmegaConf.create(overrides), folder / ".hydra" / "overrides.yaml")
     OmegaConf.save(OmegaConf.create({"job": job}), folder / ".hydra" / "config.yaml")
+    if error is not None:
+        (folder / "error.txt").write_text(error + "\n")
     if nll is not None:
         results = {"test/nll": nll, "test/elbo": -nll - 3.0, "test/bpd": nll / 543.4, "test/active_units": 5}
         results |= {"test/nll_samples": k, "val/elbo": -nll - 4.0 if val_elbo is None else val_elbo}
@@ -76,15 +80,113 @@ def test_the_summary_plot_uses_a_log_axis_for_sizes_and_names_what_was_swept(tmp
 
 
 @pytest.mark.slow
-def test_a_failed_run_leaves_a_summary_of_the_runs_before_it(tmp_path):
-    args = ["-m", *TINY, "latent=2,0", "nll_samples=2"]
+def test_a_sweep_runs_every_run_it_can_and_exits_1_naming_the_failed_one(tmp_path):
+    args = ["-m", *TINY, "latent=2,0,3", "nll_samples=2"]
     result = run_script("train.py", *args, cwd=tmp_path)
-    assert result.returncode == 2 and "latent=0 is invalid" in result.stderr  # the second run stops the sweep
+    assert result.returncode == 1, result.stderr[-3000:]
     (sweep_dir,) = (tmp_path / "outputs" / "multirun").glob("*/*")
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == [
+        f"error: 1 of 3 runs of the sweep failed: run 1 ({TINY[0]},latent=0,nll_samples=2): latent=0 is invalid: "
+        f"it must be an integer >= 1; the others: {sweep_dir.relative_to(tmp_path)}/summary.md"
+    ]
+    assert "Traceback" not in result.stderr
+    assert (sweep_dir / "1" / "error.txt").read_text() == "latent=0 is invalid: it must be an integer >= 1\n"
+    assert not (sweep_dir / "1" / "results.json").exists()
+    assert all((sweep_dir / job / "results.json").is_file() for job in "02")  # the run after the failed one ran
     with (sweep_dir / "summary.csv").open() as f:
-        rows = list(csv.DictReader(f))
-    assert [(row["latent"], bool(row["test/nll"])) for row in rows] == [("2", True), ("0", False)]
-    assert (sweep_dir / "best_config.yaml").is_file()
+        rows = {row["latent"]: row for row in csv.DictReader(f)}
+    assert rows["0"]["error"] == "latent=0 is invalid: it must be an integer >= 1" and not rows["0"]["test/nll"]
+    assert rows["2"]["test/nll"] and rows["3"]["test/nll"] and not rows["2"]["error"]
+    assert "| failed |" in (sweep_dir / "summary.md").read_text()
+    assert OmegaConf.load(sweep_dir / "best_config.yaml").latent in (2, 3)
+
+
+def test_the_summary_names_each_failed_run_with_its_overrides_and_error(tmp_path):
+    from vae.sweep import failures_message
+
+    fake_run(tmp_path, 0, ["latent=2"], nll=100.0)
+    assert failures_message(tmp_path) is None
+    fake_run(tmp_path, 1, ["latent=0"], error="latent=0 is invalid: it must be an integer >= 1")
+    fake_run(tmp_path, 2, ["latent=3"])  # still running: no error, no results
+    for job in range(3, 7):
+        fake_run(tmp_path, job, [f"latent={job}", "optimizer.lr=9"], error="training diverged at step 3: kl is inf")
+    message = failures_message(tmp_path)
+    assert message == (
+        "5 of 7 runs of the sweep failed: run 1 (latent=0): latent=0 is invalid: it must be an integer >= 1; "
+        "run 3 (latent=3,optimizer.lr=9): training diverged at step 3: kl is inf; "
+        "run 4 (latent=4,optimizer.lr=9): training diverged at step 3: kl is inf; "
+        f"and 2 more (each run's error.txt); the others: {tmp_path}/summary.md"
+    )
+    rows = {row["run"]: row for row in summarize(tmp_path)}
+    assert rows["1"]["error"].startswith("latent=0 is invalid") and rows["2"]["error"] is None
+    table = (tmp_path / "summary.md").read_text()
+    assert "| 1 | 0 |  | failed |" in table and "| 2 | 3 |  | no results |" in table
+
+
+@pytest.fixture
+def in_a_sweep(tmp_path):
+    """Hydra's state inside job 0 of a -m sweep whose job folder is tmp_path/0, as the launcher sets it."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from omegaconf import open_dict
+
+    from conftest import CONF
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=[*TINY, "latent=0"], return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.mode = RunMode.MULTIRUN
+        cfg.hydra.runtime.output_dir = str(tmp_path / "0")
+    (tmp_path / "0").mkdir()
+    HydraConfig.instance().set_config(cfg)
+    yield tmp_path / "0"
+    HydraConfig.instance().cfg = None
+
+
+def test_a_failed_run_of_a_sweep_is_recorded_and_returns_the_worst_value_whatever_failed(in_a_sweep):
+    from vae.errors import ConfigError, RunStopped, exits_on_user_error
+    from vae.sweep import sweep_member
+
+    @sweep_member
+    @exits_on_user_error
+    def bad_setting(cfg):
+        raise ConfigError("latent=0 is invalid: it must be an integer >= 1")
+
+    assert bad_setting(None) == math.inf  # for sweepers that minimise, as train_main's -val/elbo
+    assert (in_a_sweep / "error.txt").read_text() == "latent=0 is invalid: it must be an integer >= 1\n"
+
+    @sweep_member
+    def bug(cfg):
+        raise KeyError("a bug\nover two lines")
+
+    assert bug(None) == math.inf
+    assert (in_a_sweep / "error.txt").read_text() == "KeyError: 'a bug\\nover two lines'\n"
+
+    @sweep_member
+    def fine(cfg):
+        return 1.5
+
+    assert fine(None) == 1.5 and not (in_a_sweep / "error.txt").exists()  # a rerun into the folder clears it
+
+    @sweep_member
+    def stopped(cfg):
+        raise RunStopped("stopped by SIGTERM at step 3")
+
+    with pytest.raises(RunStopped):  # SIGTERM stops the whole sweep
+        stopped(None)
+
+
+def test_outside_a_sweep_a_failed_run_raises_as_before(tmp_path):
+    from vae.sweep import sweep_member
+
+    @sweep_member
+    def bug(cfg):
+        raise KeyError("a bug")
+
+    with pytest.raises(KeyError):
+        bug(None)
 
 
 @pytest.mark.slow

@@ -10,7 +10,9 @@
     paths = vae.draw_pictures(model, "pictures/")    # the PNGs of vae-sample
     results = vae.train(vae.compose(["experiment=conv16", "debug=default"], output_dir="runs/a"))
 
-Tensors go in on any device and come out on the model's; no gradients are kept.
+Tensors go in on any device and come out on the model's; no gradients are kept. Bad input (a count that
+is not a positive integer, another shape, floats outside [0, 1], NaN, labels out of range) is a
+vae.errors.ConfigError (a ValueError) whose one line names the argument and what would be valid.
 """
 
 import datetime
@@ -24,9 +26,11 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
+from vae.assemble import image_shape
 from vae.build import load_system
 from vae.config_path import CHECKOUT_CONF, IN_CHECKOUT
 from vae.evaluation import evaluate_test_split, pick_device
+from vae.inputs import check_codes, check_count, check_images, check_labels, check_seed, classes_of
 from vae.pictures import draw_all, save_pictures
 from vae.system import System
 from vae.training import train
@@ -56,26 +60,23 @@ def load(path: str | Path, device: str | torch.device = "auto", trust: Sequence[
 
 
 def as_images(model: System, x: Tensor) -> Tensor:
-    """x (B, C, H, W) as float32 in [0, 1] on the model's device; uint8 images are scaled."""
-    x = x.to(model.device)
-    return x.float() / 255 if x.dtype == torch.uint8 else x.float()
-
-
-def as_labels(model: System, y: Tensor | None) -> Tensor | None:
-    """Labels (B,) on the model's device, for a conditional family; None stays None."""
-    return None if y is None else y.to(model.device).long()
+    """x (B, C, H, W), uint8 or floats in [0, 1], as float32 in [0, 1] on the model's device; anything else
+    (another shape, floats outside [0, 1], NaN) is one line naming x and what would be valid."""
+    return check_images(x, image_shape(training_config(model)), model.device)
 
 
 @torch.no_grad()
 def encode(model: System, x: Tensor, y: Tensor | None = None) -> Tensor:
     """x (B, C, H, W) -> the code E[z|x] (B, D); y (B,): the labels, which a conditional family needs."""
-    return model.encode(as_images(model, x), as_labels(model, y))
+    x = as_images(model, x)
+    return model.encode(x, check_labels(y, len(x), classes_of(model), model.device))
 
 
 @torch.no_grad()
 def decode(model: System, z: Tensor, y: Tensor | None = None) -> Tensor:
     """z (B, D) -> the mean image E[x|z] (B, C, H, W) in [0, 1]; y (B,): labels for a conditional family."""
-    return model.decode(z.to(model.device).float(), as_labels(model, y))
+    z = check_codes(z, model.latent_dim, model.device)
+    return model.decode(z, check_labels(y, len(z), classes_of(model), model.device))
 
 
 def reconstruct(model: System, x: Tensor, y: Tensor | None = None) -> Tensor:
@@ -87,8 +88,10 @@ def reconstruct(model: System, x: Tensor, y: Tensor | None = None) -> Tensor:
 def sample(model: System, n: int, seed: int | None = None, y: Tensor | None = None) -> Tensor:
     """n mean images (n, C, H, W) of prior draws z ~ p(z); a seed makes them repeatable. A conditional
     family draws label y (n,) when given, else its classes in turn."""
+    n, seed = check_count("n", n), check_seed(seed)
+    y = check_labels(y, n, classes_of(model), model.device, needed=False)
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
-    return model.sample(n, as_labels(model, y), generator)
+    return model.sample(n, y, generator)
 
 
 def training_config(model: System) -> DictConfig:

@@ -17,9 +17,11 @@ from omegaconf import DictConfig
 
 from vae.config_path import CONFIG_PATH
 from vae.errors import exits_on_user_error, run_cli
+from vae.sweep import sweep_member
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="train")
+@sweep_member
 @exits_on_user_error
 def train_main(cfg: DictConfig) -> float:
     from vae.training import train as fit_and_test

@@ -10,6 +10,7 @@ import math
 import re
 
 EXIT_USER_ERROR = 2
+EXIT_SWEEP_FAILED = 1  # a -m sweep ran, and one or more of its runs failed (each run's error.txt says why)
 EXIT_STOPPED = 143  # 128 + SIGTERM: what a shell reports for a terminated job, so `&&` chains and schedulers see it
 UNWRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST, errno.ENOSPC}  # an OSError's errno
 DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
@@ -44,6 +45,10 @@ class RunStopped(BaseException):
 
     A BaseException, like UserExit, so Hydra's job runner lets it through without a report of its own.
     """
+
+
+class SweepFailed(BaseException):
+    """A -m sweep ran every run it could and some failed; the message names them. Raised after the sweep's summary."""
 
 
 class UserExit(BaseException):
@@ -270,6 +275,8 @@ def unknown_key_message(exc: BaseException) -> str | None:
 def run_cli(main) -> int:
     """Run a `@hydra.main` function; a user error exits 2 with one line on stderr, a bug keeps its traceback.
 
+    A -m sweep in which some runs failed exits 1 with one line naming them, once the others have run.
+
     A run stopped by SIGTERM exits 143 with one line on stderr that says how to resume it.
     """
     import os
@@ -284,6 +291,9 @@ def run_cli(main) -> int:
     except UserExit as exc:  # from inside a job
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except SweepFailed as exc:  # after the sweep's other runs
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_SWEEP_FAILED
     except Exception as exc:  # Hydra's composition errors, before any job starts
         message = user_error_message(exc, before_job=True)
         if message is None:

@@ -9,6 +9,7 @@ so its scores are not comparable to published dSprites scores.
 """
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ SHAPES = ("square", "ellipse", "heart")
 FACTORS = ("shape", "scale", "orientation", "x", "y")
 HALF_SIZE = 0.16  # half the side of the largest sprite, as a fraction of the image side (about 10 pixels)
 MARGIN = 0.23  # sprite centres stay this far from the border: a rotated largest square stays inside
+BYTES_PER_IMAGE = 2 * (SIDE * SIDE + len(FACTORS) * 8)  # uint8 pixels and int64 factors, held twice: the grid and its splits
 
 
 def factor_values(scales: int, orientations: int, positions: int) -> dict[str, Tensor]:
@@ -93,6 +95,40 @@ def load_shapes(root: str, shapes: int, scales: int, orientations: int, position
     return images, factors
 
 
+def memory_size() -> int | None:
+    """This machine's physical memory in bytes, where the system says (Linux, macOS)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def bytes_text(size: float) -> str:
+    """4.96e15 -> "5.0 PB"."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if size < 1000:
+            return f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} PB"
+
+
+def check_fits(sizes: tuple[int, ...], memory: int | None) -> None:
+    """Refuse a grid whose images cannot fit in `memory` bytes, naming the option that makes it large,
+    before anything is allocated. sizes: (shapes, scales, orientations, positions, positions)."""
+    images = math.prod(sizes)
+    need = images * BYTES_PER_IMAGE
+    if memory is None or need <= memory:
+        return
+    options = {"data.positions": sizes[3] * sizes[4], "data.orientations": sizes[2], "data.scales": sizes[1]}
+    largest = max(options, key=lambda name: options[name])
+    value = sizes[3] if largest == "data.positions" else options[largest]
+    raise ConfigError(
+        f"{largest}={value} is too large: data=shapes would render {images:,} images "
+        f"({' x '.join(map(str, sizes))}), which need about {bytes_text(need)} of memory and this machine has "
+        f"{bytes_text(memory)}; lower {largest} (the default grid, 30,720 images, needs {bytes_text(30720 * BYTES_PER_IMAGE)})"
+    )
+
+
 class ShapesData(ImageData):
     """`data=shapes`: the rendered grid split into train/val/test like any in-memory set; labels are (N, 5)."""
 
@@ -114,6 +150,7 @@ class ShapesData(ImageData):
         self.scales = check_int("data.scales", scales, 1)
         self.orientations = check_int("data.orientations", orientations, 1)
         self.positions = check_int("data.positions", positions, 1)
+        check_fits(self.factor_sizes, memory_size())
 
     @property
     def factor_sizes(self) -> tuple[int, ...]:

@@ -2,10 +2,13 @@
 
 `SweepSummary` (a Hydra callback, `hydra.callbacks` in conf/train.yaml) writes summary.csv,
 summary.md, summary.png and best_config.yaml into the sweep folder as each job starts and ends and
-when the multirun ends, so a run that fails (and stops Hydra's sweep) leaves a summary of the others:
-one row per run, sorted by test NLL when every NLL comes from the same number k of importance
-samples (else by the best val/elbo, and the summary says why), and the NLL plotted against the
-swept values. `python -m vae.sweep <sweep folder>` redoes them.
+when the multirun ends: one row per run, sorted by test NLL when every NLL comes from the same
+number k of importance samples (else by the best val/elbo, and the summary says why), and the NLL
+plotted against the swept values. `python -m vae.sweep <sweep folder>` redoes them.
+
+A run that fails does not stop the sweep (`sweep_member`): its one-line error goes to error.txt in
+its folder and to the summary's `error` column, the next run starts, and the command exits 1 at the
+end with a line naming the failed runs and their overrides.
 Imports only the standard library and OmegaConf at startup: Hydra loads it for every run.
 """
 
@@ -20,6 +23,7 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from vae.errors import SweepFailed, UserExit
 from vae.files import atomic_write
 
 log = logging.getLogger(__name__)
@@ -42,10 +46,58 @@ def parse_override(text: str) -> tuple[str, str]:
 
 
 JOBS = ".jobs"  # <sweep>/.jobs/<job>.yaml: each job's overrides, recorded as it starts
+ERROR = "error.txt"  # <sweep>/<job>/error.txt: why the run failed, one line
+
+
+def in_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def failed_value(sweeper: DictConfig) -> float:
+    """What a failed run returns to the sweeper: the worst value for its direction, so Optuna's search
+    moves away from it. Not NaN: the Optuna sweeper (hydra-optuna-sweeper 1.2, optuna 2.10) ends the
+    whole search with a traceback on a NaN."""
+    return -math.inf if str(sweeper.get("direction", "minimize")).lower().endswith("maximize") else math.inf
+
+
+def sweep_member(task):
+    """Wrap a Hydra task function (outside `exits_on_user_error`) so that in a -m sweep a failed run is
+    recorded in its folder and the sweep goes on; a single run is left as it is.
+
+    A user error (UserExit) is recorded in its own words; a bug as its type and message, with its
+    traceback in the run's log. SIGTERM (RunStopped) and Ctrl-C still stop the whole sweep.
+    """
+    import functools
+
+    @functools.wraps(task)
+    def wrapped(cfg):
+        if not in_multirun():
+            return task(cfg)
+        from hydra.core.hydra_config import HydraConfig
+
+        error_file = Path(HydraConfig.get().runtime.output_dir) / ERROR
+        error_file.unlink(missing_ok=True)  # a rerun into the same sweep folder
+        try:
+            return task(cfg)
+        except UserExit as exc:
+            message = str(exc)
+        except Exception as exc:
+            log.exception("This run of the sweep failed:")
+            message = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+        log.error("This run of the sweep failed (the sweep goes on): %s", message)
+        with atomic_write(error_file) as file:
+            file.write(message + "\n")
+        return failed_value(HydraConfig.get().sweeper)
+
+    return wrapped
 
 
 def read_runs(sweep_dir: Path) -> list[dict]:
-    """Each job folder of a sweep as {"run", "overrides": {key: value}, "results": results.json or {}}."""
+    """Each job folder of a sweep as {"run", "overrides": {key: value}, "results": results.json or {},
+    "error": the line of its error.txt or None}."""
     runs = []
     for job in sweep_dir.iterdir():
         overrides_file = job / ".hydra" / "overrides.yaml"
@@ -55,7 +107,8 @@ def read_runs(sweep_dir: Path) -> list[dict]:
             continue
         overrides = dict(parse_override(text) for text in OmegaConf.load(overrides_file))
         results = read_results(job / "results.json")
-        runs.append({"run": job.name, "overrides": overrides, "results": results})
+        error = (job / ERROR).read_text().strip() if (job / ERROR).is_file() else None
+        runs.append({"run": job.name, "overrides": overrides, "results": results, "error": error})
     return sorted(runs, key=lambda run: (len(run["run"]), run["run"]))  # job numbers: 2 before 10
 
 
@@ -86,11 +139,14 @@ def summary_rows(runs: list[dict]) -> tuple[list[dict], str]:
     """
     swept = swept_keys(runs)
     judged = [metric for metric in JUDGED if any(metric in run["results"] for run in runs)]
+    any_failed = any(run.get("error") for run in runs)
     rows = []
     for run in runs:
         row = {"run": run["run"], **{key: run["overrides"].get(key, "") for key in swept}}
         row |= {metric: run["results"].get(SOURCE.get(metric, metric)) for metric in METRICS + judged}
-        row["overrides"] = ",".join(f"{k}={v}" if v else k for k, v in run["overrides"].items())
+        if any_failed:
+            row["error"] = run.get("error")
+        row["overrides"] = overrides_text(run["overrides"])
         rows.append(row)
     ks = sorted({row[K] for row in rows if row[MAIN_METRIC] is not None}, key=str)
     if len(ks) <= 1:
@@ -115,16 +171,18 @@ def write_csv(rows: list[dict], path: Path) -> None:
 
 
 def markdown_table(rows: list[dict]) -> str:
-    def shown(name: str, value) -> str:
+    def shown(name: str, value, row: dict) -> str:
         if value is None:
-            return "no results" if name == MAIN_METRIC else ""  # failed, or still running
+            if name == MAIN_METRIC:
+                return "failed" if row.get("error") else "no results"  # or still running
+            return ""
         if isinstance(value, float):
             return f"{value:.4f}" if name.endswith("bpd") else f"{value:.3f}" if name in JUDGED and "fid" not in name else f"{value:.2f}"
         return str(value).replace("|", "\\|")
 
     names = list(rows[0])
     lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
-    lines += ["| " + " | ".join(shown(name, row[name]) for name in names) + " |" for row in rows]
+    lines += ["| " + " | ".join(shown(name, row[name], row) for name in names) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -201,6 +259,21 @@ def write_best_config(runs: list[dict], sweep_dir: Path) -> None:
         shutil.copyfile(sweep_dir / best["run"] / ".hydra" / "config.yaml", sweep_dir / "best_config.yaml")
 
 
+def overrides_text(overrides: dict[str, str]) -> str:
+    return ",".join(f"{k}={v}" if v else k for k, v in overrides.items())
+
+
+def failures_message(sweep_dir: Path, shown: int = 3) -> str | None:
+    """One line naming the failed runs of a sweep, their overrides and errors, or None when none failed."""
+    runs = read_runs(sweep_dir)
+    failed = [run for run in runs if run["error"]]
+    if not failed:
+        return None
+    named = "; ".join(f"run {run['run']} ({overrides_text(run['overrides'])}): {run['error']}" for run in failed[:shown])
+    more = f"; and {len(failed) - shown} more (each run's {ERROR})" if len(failed) > shown else ""
+    return f"{len(failed)} of {len(runs)} runs of the sweep failed: {named}{more}; the others: {sweep_dir / 'summary.md'}"
+
+
 def summarize(sweep_dir: Path, quiet: bool = False) -> list[dict]:
     """Write summary.csv, summary.md, summary.png and best_config.yaml into `sweep_dir`; returns the rows, best first."""
     runs = read_runs(sweep_dir)
@@ -216,7 +289,7 @@ def summarize(sweep_dir: Path, quiet: bool = False) -> list[dict]:
     metric = MAIN_METRIC if order.startswith("Sorted by " + MAIN_METRIC) else SELECTION_METRIC
     plot_metric(rows, swept, sweep_dir / "summary.png", plot_title(swept, rows, metric, sweep_dir), metric)
     write_best_config(runs, sweep_dir)
-    brief = [{name: value for name, value in row.items() if name != "overrides"} for row in rows]
+    brief = [{name: value for name, value in row.items() if name not in ("overrides", "error")} for row in rows]
     if not quiet:
         log.info("Sweep summary (%d runs, best first): %s\n%s\n%s", len(rows), sweep_dir / "summary.md", order,
                  markdown_table(brief))  # fmt: skip
@@ -224,8 +297,8 @@ def summarize(sweep_dir: Path, quiet: bool = False) -> list[dict]:
 
 
 class SweepSummary(Callback):
-    """Summarise the sweep as each of its jobs starts and ends (so a failed job leaves the others summarised)
-    and when the multirun ends."""
+    """Summarise the sweep as each of its jobs starts and ends and when the multirun ends; then, where runs
+    failed, end the command with one line naming them (SweepFailed: exit 1)."""
 
     def on_job_start(self, config: DictConfig, **kwargs) -> None:
         from hydra.types import RunMode
@@ -249,7 +322,13 @@ class SweepSummary(Callback):
                 log.warning("Sweep summary not updated: %s", err)
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        summarize(Path(config.hydra.sweep.dir))
+        sweep_dir = Path(config.hydra.sweep.dir)
+        try:
+            summarize(sweep_dir)
+        finally:  # a summary that cannot be written still leaves the exit status to say a run failed
+            message = failures_message(sweep_dir)
+        if message is not None:  # a BaseException: Hydra reports a callback's Exception as a warning only
+            raise SweepFailed(message)
 
 
 if __name__ == "__main__":

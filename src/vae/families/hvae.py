@@ -10,6 +10,8 @@ so the ELBO, the IWAE bound and evaluation's log p(x) need nothing else. `latent
 widths are `family.latents`; `latent=` is refused unless it is the top layer's width (or left at its default).
 """
 
+from collections.abc import Sequence
+
 import torch
 from omegaconf import DictConfig
 from torch import Tensor, nn
@@ -134,7 +136,10 @@ class HVAEModel(Family):
 
 
 def check_latents(latents) -> list[int]:
+    """family.latents as a list of two or more layer sizes, bottom first, or a ConfigError that names it."""
+    if isinstance(latents, (str, bytes)) or not isinstance(latents, Sequence):
+        raise ConfigError(f"family.latents={latents} is invalid: give a list of two or more layer sizes, bottom first, e.g. [100, 50]")
     sizes = [check_int("family.latents", size, 1) for size in latents]
     if len(sizes) < 2:
-        raise ConfigError(f"family.latents={list(latents)} is invalid: give two or more layer sizes, bottom first, e.g. [100, 50]")
+        raise ConfigError(f"family.latents={sizes} is invalid: give two or more layer sizes, bottom first, e.g. [100, 50]")
     return sizes
