@@ -135,12 +135,14 @@ def test_a_finished_run_resumed_in_place_ends_as_it_did_and_a_refused_resume_cha
     run, expected = uninterrupted
     before = snapshot(run)
 
-    for refused in (["resume=whole", "latent=8"], ["hydra.run.dir=whole"]):  # another model; a second run
+    # another model; a second run; fewer epochs than it has trained
+    for refused in (["resume=whole", "latent=8"], ["hydra.run.dir=whole"], ["resume=whole", "trainer.max_epochs=1"]):
         code, err = finish(start(run.parent, *refused))
         assert code == 2 and "Traceback" not in err, err[-3000:]
         assert len([line for line in err.splitlines() if line.startswith("error: ")]) == 1, err[-3000:]
         assert snapshot(run) == before, refused  # byte for byte: overrides.yaml, metrics.csv, checkpoints
         assert ("cannot change the model: the run was trained with model=mlp latent=20" in err) == ("latent=8" in refused)
+        assert ("is already past trainer.max_epochs=1: its checkpoint holds 2 epochs" in err) == ("trainer.max_epochs=1" in refused)
 
     # nothing is left to train: only the test phase runs again, and draws what it drew the first time
     code, err = finish(start(run.parent, "resume=whole"))

@@ -14,7 +14,7 @@ import torch
 from test_steps_per_call import rows, same
 
 from conftest import TINY, make_config
-from vae.errors import RunStopped
+from vae.errors import ConfigError, RunStopped
 from vae.training import train
 
 RUN = [*TINY, "trainer.max_epochs=3", "trainer.limit_train_batches=6", "trainer.limit_val_batches=3", "seed=5",
@@ -77,3 +77,31 @@ def test_sigterm_resumes_to_the_uninterrupted_run(tmp_path, whole, moment, steps
     assert len(val_rows) == 3  # every epoch's validation, the interrupted one included
     assert rows(tmp_path) == rows(reference)
     assert figures(results) == figures(reference_results)
+
+
+class FailsBeforeTraining(L.Callback):
+    """Stands for whatever fails late in a resume, after the checks and the record: here, as fitting starts."""
+
+    def on_train_start(self, trainer, pl_module):
+        raise RuntimeError("late failure")
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_failed_resume_leaves_the_folder_as_it_was_however_late_it_fails(whole, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(whole[0], run)
+    (run / ".hydra").mkdir(exist_ok=True)
+    (run / ".hydra" / "overrides.yaml").write_text("[]\n")
+    before = snapshot(run)
+    with pytest.raises(ConfigError, match=rf"^resume={run} is already past trainer.max_epochs=2: its checkpoint holds 3 epochs; give "):
+        train(make_config(run, [*RUN, "trainer.max_epochs=2", f"resume={run}"]))
+    assert snapshot(run) == before
+    late = [*RUN, "trainer.max_epochs=4", f"resume={run}", "+callbacks.fail._target_=test_sigterm.FailsBeforeTraining"]
+    with pytest.raises(RuntimeError, match="late failure"):
+        train(make_config(run, late))
+    assert snapshot(run) == before

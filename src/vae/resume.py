@@ -76,6 +76,7 @@ def starting_checkpoint(cfg: DictConfig, state_dict: dict) -> str | None:
         return None
     checkpoint = load_checkpoint(path, trust=trusted_by(cfg))
     check_fits(checkpoint, state_dict, cfg, path, resume=None if cfg.get("ckpt_path") else cfg.get("resume"))
+    check_not_past(cfg, checkpoint, path)
     wandb_id = checkpoint.get("wandb_run_id")
     if cfg.get("resume") and wandb_id:  # the resumed run logs on into the same W&B run
         for logger in (cfg.get("logger") or {}).values():
@@ -83,6 +84,24 @@ def starting_checkpoint(cfg: DictConfig, state_dict: dict) -> str | None:
                 with open_dict(logger):
                     logger.id, logger.resume = wandb_id, "allow"
     return str(path)
+
+
+def check_not_past(cfg: DictConfig, checkpoint: dict, path) -> None:
+    """A run continued with a `trainer.max_epochs` below the epochs its checkpoint already holds is refused in one line."""
+    most = cfg.trainer.get("max_epochs")
+    progress = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {}).get("current", {})
+    epochs = progress.get("processed", checkpoint.get("epoch", 0))  # epochs whose batches all ran
+    if most is not None and most != -1 and epochs > most:
+        given = f"resume={cfg.resume}" if cfg.get("resume") else f"ckpt_path={path}"
+        raise ConfigError(
+            f"{given} is already past trainer.max_epochs={most}: its checkpoint holds {epochs} epochs; give "
+            f"trainer.max_epochs={epochs} or more (equal to test it without training)"
+        )
+
+
+def checkpoint_step(path: str | None) -> int:
+    """The optimiser steps the checkpoint a run starts from holds (0 for a new run): read mapped, not loaded."""
+    return torch.load(path, map_location="cpu", weights_only=True, mmap=True).get("global_step", 0) if path else 0
 
 
 @contextlib.contextmanager

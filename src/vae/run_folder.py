@@ -59,6 +59,34 @@ def hold(run_dir: Path, resume: bool):
         os.close(folder)
 
 
+@contextlib.contextmanager
+def restored_unless_it_trains(run_dir: Path, resume: bool, trained):
+    """A resume that fails before it trains leaves the folder's own files as they were, whatever fails and
+    however late (Lightning's checks, the data, a SIGTERM): the files of the folder and of `.hydra/` (the record,
+    metrics.csv, the loggers' hparams.yaml) are put back byte for byte, and those it added are removed.
+
+    trained: () -> bool, whether the run has taken a step of its own (from then on its files are its own).
+    """
+    if not (resume and is_launching_process()):
+        yield
+        return
+    def files() -> list[Path]:
+        return [path for folder in (run_dir, run_dir / RECORD) if folder.is_dir() for path in folder.iterdir() if path.is_file()]
+
+    before = {path: path.read_bytes() for path in files()}
+    try:
+        yield
+    except BaseException:
+        if not trained():
+            for path in files():
+                if path not in before:
+                    path.unlink()
+            for path, data in before.items():
+                with atomic_write(path, "wb") as file:
+                    file.write(data)
+        raise
+
+
 def record(run_dir: Path, config_yaml: str) -> None:
     """Write `.hydra/` (the composed config, Hydra's config, the overrides) and the marker that a run started.
 

@@ -26,8 +26,8 @@ from vae.files import write_json
 from vae.loggers import report_results
 from vae.metrics.suite import check_metrics, judge
 from vae.report import write_report
-from vae.resume import starting_checkpoint, stop_on_sigterm, stop_testing_on_sigterm
-from vae.run_folder import hold, record
+from vae.resume import checkpoint_step, starting_checkpoint, stop_on_sigterm, stop_testing_on_sigterm
+from vae.run_folder import hold, record, restored_unless_it_trains
 from vae.system import needs_lightnings_step
 
 log = logging.getLogger(__name__)
@@ -66,8 +66,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
             if find_config_error(err) is not None:
                 raise
             raise ConfigError(trainer_refusal(err, cfg.trainer)) from None
-        record(run_dir, config_yaml)  # the checks passed: from here on the folder is this run's
-        return fit_and_test(cfg, trainer, system, datamodule, ckpt_path, run_dir)
+        start = checkpoint_step(ckpt_path)
+        with restored_unless_it_trains(run_dir, bool(cfg.get("resume")), lambda: trainer.global_step > start):
+            record(run_dir, config_yaml)  # the checks passed: from here on the folder is this run's
+            return fit_and_test(cfg, trainer, system, datamodule, ckpt_path, run_dir)
 
 
 def check_steps_per_call(cfg: DictConfig) -> None:
