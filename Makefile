@@ -57,7 +57,7 @@ bench-eval: $(VENV)/.installed ## Time log p(x), k = 5000, on the 10,000 MNIST t
 clean: ## Remove run outputs (keeps .venv)
 	rm -rf outputs/2* outputs/multirun outputs/slurm .pytest_cache build dist site
 
-reproduce: $(VENV)/.installed ## Burda et al. 2016's Table 1 on full MNIST (CELLS=vae1-k1,iwae1-k5,recipe BUDGET=0.1 BATCH=128 JOBS=1)
+reproduce: $(VENV)/.installed ## Burda et al. 2016's Table 1 on full MNIST (CELLS=vae1-k1,iwae1-k5,recipe,ladder BUDGET=0.1 BATCH=128 JOBS=1)
 	$(PY) benchmarks/reproduce.py --cells $(CELLS) --budget $(BUDGET) $(if $(BATCH),--batch-size $(BATCH)) --jobs $(JOBS) $(REPRODUCE_ARGS)
 
 .PHONY: help install train test test-full lint docs wheel bench bench-overhead bench-resnet bench-step bench-eval reproduce clean

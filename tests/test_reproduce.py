@@ -57,3 +57,10 @@ def test_the_reproduction_command_runs_a_cell_and_writes_the_table(tmp_path):
         assert float(row["ours"]) > 0 and row["eval_k"] == "3" and float(row["difference"]) == pytest.approx(
             float(row["ours"]) - float(row["paper"]), abs=0.011
         )
+
+
+def test_the_ladder_cell_is_its_preset_against_lvaes_figure(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from reproduce import PRESETS, cell_overrides
+
+    assert cell_overrides("ladder") == ["experiment=ladder_burda"] and PRESETS["ladder"][1] == 81.74
