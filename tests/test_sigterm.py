@@ -60,6 +60,7 @@ def figures(results: dict) -> dict:
     return {name: value for name, value in results.items() if name.startswith(("test/", "val/"))}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("moment", ["InValidation", "OnTheLastBatch", "AfterValidation"])
 @pytest.mark.parametrize("steps_per_call", ["1", "auto"])
 def test_sigterm_resumes_to_the_uninterrupted_run(tmp_path, whole, moment, steps_per_call):
@@ -90,6 +91,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow
 def test_a_failed_resume_leaves_the_folder_as_it_was_however_late_it_fails(whole, tmp_path):
     import shutil
 

@@ -19,12 +19,11 @@ from torch import Tensor, nn
 from vae.distributions import log_normal, reparameterize
 from vae.draw import Draw
 from vae.errors import ConfigError, check_int
-from vae.families.base import Family, Objective, layer_kl_name
+from vae.families.base import layer_kl_name
+from vae.families.hierarchy import Hierarchy
 from vae.families.parts import gaussian_parts
 from vae.families.vae import refuse_encoder_priors
 from vae.nets.mlp import check_hidden, mlp
-
-UNSET_LATENT = 20  # conf/train.yaml's `latent`: what a command that does not mention latent= gives
 
 
 class GaussianLayer(nn.Module):
@@ -39,10 +38,10 @@ class GaussianLayer(nn.Module):
         return mu, logvar
 
 
-class HVAEModel(Family):
+class HVAEModel(Hierarchy):
     """x -> z1 -> ... -> zL bottom-up (inference); zL -> ... -> z1 -> x top-down (generation)."""
 
-    picture_names = (*Family.picture_names, "hierarchy")
+    name = "hvae"
 
     def __init__(self, encoder, decoder, posterior, prior, likelihood, latents: list[int], hidden: list[int], activation: str = "tanh"):
         super().__init__()
@@ -63,29 +62,7 @@ class HVAEModel(Family):
 
     @classmethod
     def check_config(cls, cfg: DictConfig) -> None:
-        sizes = check_latents(cfg.family.latents)
-        if cfg.latent not in (UNSET_LATENT, sizes[-1]):  # the default, or the top layer's width, says nothing wrong
-            wanted = [*sizes[:-1], cfg.latent]
-            raise ConfigError(
-                f"latent={cfg.latent} is unused by family=hvae, whose layer sizes are family.latents={sizes} (bottom first, "
-                f"the prior sees the last): give family.latents={wanted} instead"
-            )
-
-    @property
-    def latent_dim(self) -> int:
-        return sum(self.sizes)
-
-    @property
-    def layer_sizes(self) -> list[int]:
-        return list(self.sizes)
-
-    def check_objective(self, objective: Objective) -> None:
-        if objective.needs_factorised_gaussian:
-            raise ConfigError(f"objective={objective.name} does not fit family=hvae: its estimator of q(z) needs one Gaussian layer")
-
-    def split(self, z: Tensor) -> list[Tensor]:
-        """[z1, ..., zL] from their concatenation (..., sum of sizes)."""
-        return list(z.split(self.layer_sizes, dim=-1))
+        cls.check_latent(cfg, check_latents(cfg.family.latents))
 
     def draw(self, x: Tensor, y: Tensor | None = None, k: int = 1) -> Draw:
         """x (B, C, H, W) -> a Draw of K codes [z1, ..., zL] (K, B, sum of sizes) per example."""
@@ -110,29 +87,6 @@ class HVAEModel(Family):
         for layer in self.up:
             codes.append(layer(codes[-1])[0])
         return torch.cat(codes, dim=-1)
-
-    def decode(self, z: Tensor, y: Tensor | None = None) -> Tensor:
-        """E[x|z1] from the concatenated codes (N, sum of sizes): x depends on z1 alone."""
-        return self.likelihood.mean(self.decoder(self.split(z)[0]))
-
-    def sample_latents(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """Ancestral draws zL ~ p(zL), then each z(i) ~ p(z(i)|z(i+1)), concatenated (n, sum of sizes)."""
-        top = self.prior.sample(n, None, generator)  # (n, D_L)
-        z = torch.cat([top.new_zeros(n, sum(self.sizes[:-1])), top], dim=-1)
-        return self.redraw_below(z, len(self.sizes) - 1, generator)
-
-    def redraw_below(self, z: Tensor, layer: int, generator: torch.Generator | None = None) -> Tensor:
-        """Keep z's layers from `layer` up; draw each one below anew from p(z(i)|z(i+1)), top-down. z: (N, sum of sizes)"""
-        zs = self.split(z)
-        for i in reversed(range(layer)):
-            zs[i] = self.sample_below(self.down[i], zs[i + 1], generator)
-        return torch.cat(zs, dim=-1)
-
-    def sample_below(self, layer: GaussianLayer, upper: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """One draw of p(z(i)|z(i+1)) (n, D_i) with the caller's generator."""
-        mu, logvar = layer(upper)
-        eps = torch.randn(mu.shape, generator=generator).to(mu.device)
-        return mu + torch.exp(0.5 * logvar) * eps
 
 
 def check_latents(latents) -> list[int]:

@@ -20,12 +20,11 @@ from torch import Tensor, nn
 from vae.distributions import log_normal, reparameterize
 from vae.draw import Draw
 from vae.errors import ConfigError, check_int
-from vae.families.base import Family, Objective, layer_kl_name
+from vae.families.base import layer_kl_name
+from vae.families.hierarchy import Hierarchy
 from vae.families.parts import gaussian_parts, option
 from vae.families.vae import refuse_encoder_priors
 from vae.nets.mlp import ACTIVATIONS
-
-UNSET_LATENT = 20  # conf/train.yaml's `latent`: what a command that does not mention latent= gives
 
 
 def merge_gaussians(mu_hat: Tensor, logvar_hat: Tensor, mu_p: Tensor, logvar_p: Tensor) -> tuple[Tensor, Tensor]:
@@ -84,10 +83,10 @@ class TopDown(nn.Module):
         return self.head(self.block(z))
 
 
-class LadderModel(Family):
+class LadderModel(Hierarchy):
     """x -> d_1 -> ... -> d_L bottom-up; zL -> ... -> z1 -> x top-down, for generation and inference alike."""
 
-    picture_names = (*Family.picture_names, "hierarchy")
+    name = "ladder"
 
     def __init__(
         self, encoder, decoder, posterior, prior, likelihood, latents: list[int], widths: list[int],
@@ -121,28 +120,7 @@ class LadderModel(Family):
 
     @classmethod
     def check_config(cls, cfg: DictConfig) -> None:
-        sizes = check_layers(cfg.family.latents, cfg.family.widths)
-        if cfg.latent not in (UNSET_LATENT, sizes[-1]):  # the default, or the top layer's width, says nothing wrong
-            raise ConfigError(
-                f"latent={cfg.latent} is unused by family=ladder, whose layer sizes are family.latents={sizes} (bottom first, "
-                f"the prior sees the last): give family.latents={[*sizes[:-1], cfg.latent]} instead"
-            )
-
-    @property
-    def latent_dim(self) -> int:
-        return sum(self.sizes)
-
-    @property
-    def layer_sizes(self) -> list[int]:
-        return list(self.sizes)
-
-    def check_objective(self, objective: Objective) -> None:
-        if objective.needs_factorised_gaussian:
-            raise ConfigError(f"objective={objective.name} does not fit family=ladder: its estimator of q(z) needs one Gaussian layer")
-
-    def split(self, z: Tensor) -> list[Tensor]:
-        """[z1, ..., zL] from their concatenation (..., sum of sizes)."""
-        return list(z.split(self.layer_sizes, dim=-1))
+        cls.check_latent(cfg, check_layers(cfg.family.latents, cfg.family.widths))
 
     def bottom_up(self, x: Tensor) -> list[tuple[Tensor, Tensor]]:
         """x (B, C, H, W) -> [(mu_hat_l, logvar_hat_l) (B, D_l) each] for l = 1..L: the evidence of x for each layer."""
@@ -182,29 +160,6 @@ class LadderModel(Family):
         for layer, (mu_hat, logvar_hat) in zip(reversed(self.down), reversed(evidence[:-1])):
             codes.insert(0, merge_gaussians(mu_hat, logvar_hat, *layer(codes[0]))[0])
         return torch.cat(codes, dim=-1)
-
-    def decode(self, z: Tensor, y: Tensor | None = None) -> Tensor:
-        """E[x|z1] from the concatenated codes (N, sum of sizes): x depends on z1 alone."""
-        return self.likelihood.mean(self.decoder(self.split(z)[0]))
-
-    def redraw_below(self, z: Tensor, layer: int, generator: torch.Generator | None = None) -> Tensor:
-        """Keep z's layers from `layer` up; draw each one below anew from p(z_l|z_(l+1)), top-down. z: (N, sum of sizes)"""
-        zs = self.split(z)
-        for i in reversed(range(layer)):
-            zs[i] = self.sample_below(self.down[i], zs[i + 1], generator)
-        return torch.cat(zs, dim=-1)
-
-    def sample_latents(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """Ancestral draws zL ~ p(zL), then each z_l ~ p(z_l|z_(l+1)), concatenated (n, sum of sizes)."""
-        top = self.prior.sample(n, None, generator)  # (n, D_L)
-        z = torch.cat([top.new_zeros(n, sum(self.sizes[:-1])), top], dim=-1)
-        return self.redraw_below(z, len(self.sizes) - 1, generator)
-
-    def sample_below(self, layer: TopDown, upper: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """One draw of p(z_l|z_(l+1)) (n, D_l) with the caller's generator."""
-        mu, logvar = layer(upper)
-        eps = torch.randn(mu.shape, generator=generator).to(mu.device)
-        return mu + torch.exp(0.5 * logvar) * eps
 
 
 def check_layers(latents, widths) -> list[int]:
