@@ -1,0 +1,32 @@
+"""The first hour of a new user (issue 26): log p(x) can be skipped, run folders hold no absolute path."""
+
+import json
+
+from conftest import TINY, make_config
+
+
+def test_nll_samples_zero_skips_log_px_and_the_run_folder_holds_no_absolute_path(tmp_path):
+    from vae.training import train
+
+    run = tmp_path / "run"
+    results = train(make_config(run, [*TINY, "nll_samples=0", "data.test_size=64"]))
+    saved = json.loads((run / "results.json").read_text())
+    assert "test/nll" not in saved and saved["test/nll_samples"] == 0 and "not estimated" in saved["test/nll_skipped"]
+    assert saved["checkpoint"] == "checkpoints/best.ckpt" and "run_dir" not in saved
+    assert (run / saved["checkpoint"]).is_file() and results["checkpoint"] == str(run / "checkpoints" / "best.ckpt")
+    report = (run / "report.md").read_text()
+    assert "log p(x) was skipped (nll_samples=0)" in report
+    assert str(tmp_path) not in report.splitlines()[0] and str(tmp_path) not in json.dumps(saved)
+    # vae-eval on the moved folder: a k = 2 figure replaces the skipped one, and k = 0 later keeps it
+    from omegaconf import OmegaConf
+
+    from conftest import CONF
+    from vae.evaluation import evaluate_checkpoint
+
+    moved = run.rename(tmp_path / "moved")
+    for k in (2, 0):
+        cfg = OmegaConf.merge(OmegaConf.load(CONF / "eval.yaml"), {"ckpt_path": str(moved / saved["checkpoint"]), "nll_samples": k})
+        evaluate_checkpoint(cfg)
+        merged = json.loads((moved / "results.json").read_text())
+        assert merged["test/nll_samples"] == 2 and merged["test/nll"] > 0 and "test/nll_skipped" not in merged
+        assert merged["checkpoint"] == "checkpoints/best.ckpt" and "val/elbo" in merged
