@@ -30,3 +30,28 @@ def test_nll_samples_zero_skips_log_px_and_the_run_folder_holds_no_absolute_path
         merged = json.loads((moved / "results.json").read_text())
         assert merged["test/nll_samples"] == 2 and merged["test/nll"] > 0 and "test/nll_skipped" not in merged
         assert merged["checkpoint"] == "checkpoints/best.ckpt" and "val/elbo" in merged
+
+
+def test_a_feature_whose_extra_is_missing_says_so_in_one_line(monkeypatch):
+    import sys
+
+    import pytest
+    from hydra.errors import MissingConfigException
+
+    from vae.errors import ConfigError, user_error_message
+    from vae.loggers import wandb_logger
+    from vae.metrics.suite import check_metrics
+
+    monkeypatch.setitem(sys.modules, "wandb", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    with pytest.raises(ConfigError, match=r"^logger=wandb needs the optional extra 'wandb': pip install 'vae-zoo\[wandb\]'"):
+        wandb_logger(save_dir=".")
+    with pytest.raises(ConfigError, match=r"^metrics: mig needs the optional extra 'metrics'"):
+        check_metrics(["mig"], None)
+    try:
+        import wandb  # noqa: F401
+    except ImportError as err:
+        assert user_error_message(err) == str(ConfigError(user_error_message(err)))
+        assert "'vae-zoo[wandb]'" in user_error_message(err) and "\n" not in user_error_message(err)
+    hydra_refusal = MissingConfigException("Could not load 'hydra/sweeper/optuna'", "hydra/sweeper/optuna", ["basic"])
+    assert user_error_message(hydra_refusal).startswith("hparams_search=optuna needs the optional extra 'optuna'")

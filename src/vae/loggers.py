@@ -12,6 +12,8 @@ import os
 from lightning.pytorch.loggers import Logger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
+from vae.errors import require_extra
+
 log = logging.getLogger(__name__)
 
 
@@ -128,6 +130,7 @@ def wandb_logger(
     """Lightning's WandbLogger; by default grouped by the sweep, named by the swept values, tagged with the
     config group choices, and offline when online logging cannot work. `log_model=True` uploads the best and
     last checkpoints at the end."""
+    require_extra("wandb", "wandb", "logger=wandb")
     sweep_group, run_name = sweep_group_and_run_name()
     if kwargs.pop("offline", False):  # +logger.wandb.offline=true: W&B's own mode, which log_model allows
         kwargs["mode"] = "offline"

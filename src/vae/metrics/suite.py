@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from vae.errors import ConfigError
+from vae.errors import ConfigError, require_extra
 from vae.metrics.disentanglement import dci, factor_vae_score, mig
 from vae.metrics.features import feature_net, features_of
 from vae.metrics.sample_quality import frechet_distance, precision_recall
@@ -29,6 +29,9 @@ def check_metrics(names, datamodule) -> list[str]:
         if name not in DISENTANGLEMENT + SAMPLE_QUALITY:
             raise ConfigError(f"metrics: {name} is unknown: choose from {', '.join(DISENTANGLEMENT + SAMPLE_QUALITY)}")
     wanted = [name for name in names if name in DISENTANGLEMENT]
+    needs_sklearn = [name for name in wanted if name in ("mig", "dci")]
+    if needs_sklearn:
+        require_extra("metrics", "sklearn", f"metrics: {needs_sklearn[0]}")
     if wanted and not hasattr(datamodule, "factor_sizes"):
         raise ConfigError(
             f"metrics: {wanted[0]} needs data whose images come with the factors that made them: use data=shapes"
