@@ -55,3 +55,36 @@ def test_a_feature_whose_extra_is_missing_says_so_in_one_line(monkeypatch):
         assert "'vae-zoo[wandb]'" in user_error_message(err) and "\n" not in user_error_message(err)
     hydra_refusal = MissingConfigException("Could not load 'hydra/sweeper/optuna'", "hydra/sweeper/optuna", ["basic"])
     assert user_error_message(hydra_refusal).startswith("hparams_search=optuna needs the optional extra 'optuna'")
+
+
+def test_mlflow_records_the_config_flat_metrics_pictures_and_the_best_checkpoint(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    from conftest import WITH_PICTURES
+    from vae.training import train
+
+    store = f"file:{tmp_path / 'mlruns'}"
+    overrides = [*TINY, *WITH_PICTURES, "logger=mlflow", f"logger.mlflow.tracking_uri={store}", "nll_samples=2",
+                 "data.test_size=64", "model.hidden=[32]"]  # fmt: skip
+    results = train(make_config(tmp_path / "run", overrides))
+    client = MlflowClient(tracking_uri=store)
+    (run,) = client.search_runs([client.get_experiment_by_name("vae").experiment_id])
+    params, metrics = run.data.params, run.data.metrics
+    assert params["latent"] == "20" and params["model/hidden"] == "[32]" and "config/latent" not in params
+    assert {"train/loss", "val/elbo", "test/elbo", "test/nll"} <= set(metrics)
+    assert metrics["test/nll"] == results["test/nll"]
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    pictures = {a.path for a in client.list_artifacts(run.info.run_id, "images")}
+    assert any("reconstructions" in path for path in pictures) and any("samples" in path for path in pictures)
+    best = {a.path for a in client.list_artifacts(run.info.run_id, "best")}
+    assert "best" in artifacts and "best/best.ckpt" in best, (artifacts, best)
+
+
+def test_wandb_receives_the_config_flat(tmp_path):
+    from vae.loggers import wandb_logger
+
+    logger = wandb_logger(save_dir=str(tmp_path), mode="offline", log_model=False, tags=[])
+    logger.log_hyperparams({"config": {"latent": 20, "model": {"hidden": [400]}}})
+    config = logger.experiment.config
+    assert config["latent"] == 20 and config["model"]["hidden"] == [400] and "config" not in config
+    logger.experiment.finish()

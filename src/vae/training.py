@@ -139,7 +139,7 @@ def fit_and_test(cfg: DictConfig, trainer: L.Trainer, system, datamodule, ckpt_p
             data_config = OmegaConf.to_container(cfg.data, resolve=True)
             results |= judge(cfg.get("metrics"), system, datamodule, data_config, seed=cfg.seed)  # metrics=[mig,fid,...]
             final = {k: v for k, v in results.items() if k.startswith(("test/", "val/"))}
-            report_results(trainer.loggers, final, trainer.global_step)
+            report_results(trainer.loggers, final, trainer.global_step, trainer.checkpoint_callback)
             # the checkpoint relative to the run folder, so results.json holds when the folder moves
             saved = Path(best).resolve().relative_to(run_dir.resolve()).as_posix() if best else ""
             write_json(run_dir / "results.json", {**results, "checkpoint": saved})
