@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from conftest import TINY, make_config
 
 
@@ -35,7 +37,6 @@ def test_nll_samples_zero_skips_log_px_and_the_run_folder_holds_no_absolute_path
 def test_a_feature_whose_extra_is_missing_says_so_in_one_line(monkeypatch):
     import sys
 
-    import pytest
     from hydra.errors import MissingConfigException
 
     from vae.errors import ConfigError, user_error_message
@@ -88,3 +89,51 @@ def test_wandb_receives_the_config_flat(tmp_path):
     config = logger.experiment.config
     assert config["latent"] == 20 and config["model"]["hidden"] == [400] and "config" not in config
     logger.experiment.finish()
+
+
+NOISE = ("Tip:", "litlogger", "Here be dragons", "dataloader_iter", "deprecated", "Warning", "| Name", "FLOPs",
+         "Study name", "Sampler:", "setup plugin", "\x1b[", "Traceback")  # fmt: skip
+
+
+def test_the_python_api_is_as_quiet_as_the_command(tmp_path, capfd, caplog):
+    import logging
+    import warnings
+
+    import vae
+
+    with caplog.at_level(logging.INFO), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # what a notebook would show; pytest's own settings hide some
+        vae.train(vae.compose([*TINY, "nll_samples=0", "steps_per_call=4"], output_dir=tmp_path))
+    out, err = capfd.readouterr()
+    lines = [record.getMessage() for record in caplog.records if record.name.startswith("lightning")]
+    shown = "\n".join([out, err, *lines, *(str(w.message) for w in caught)])
+    assert not [word for word in NOISE if word in shown], shown
+    assert any(r.getMessage().startswith("model: ") and "parameters" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.slow
+def test_an_optuna_sweep_writes_no_plugin_chatter_or_colour_codes(run_cli, tmp_path):
+    result = run_cli("hparams_search=optuna", "hydra.sweeper.n_trials=2", *TINY, "nll_samples=0")
+    assert result.returncode == 0, result.stderr[-3000:]
+    logs = "\n".join(path.read_text() for path in (tmp_path / "outputs").glob("multirun/*/*/*/train.log"))
+    shown = "\n".join([result.stdout, result.stderr, logs])
+    assert not [word for word in NOISE if word in shown], shown[-3000:]
+    assert "Best parameters" in shown  # the sweeper's result stays
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["-m", *TINY, "latent=2,3", "--cfg", "hydra"], "cannot be given together"),
+        (["-m", *TINY, "hydra/launcher=slurm", "latent=2"], "this machine has no srun"),
+    ],
+)
+def test_a_refused_command_is_one_line_not_a_traceback(run_cli, args, words):
+    import shutil
+
+    if words.endswith("srun") and shutil.which("srun"):
+        pytest.skip("this machine is a SLURM cluster")
+    result = run_cli(*args)
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0, result.stderr[-3000:]
+    assert result.stderr.startswith("error: ") and words in result.stderr

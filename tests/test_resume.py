@@ -26,7 +26,6 @@ RUN = [  # deterministic, two short epochs, a checkpoint every 5 steps, every st
     "+trainer.limit_val_batches=2",
     "+trainer.limit_test_batches=2",
     "trainer.enable_progress_bar=false",
-    "+trainer.enable_model_summary=false",
     "trainer.accelerator=cpu",
     "trainer.deterministic=true",
     "trainer.log_every_n_steps=1",

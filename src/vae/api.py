@@ -29,11 +29,12 @@ from torch import Tensor
 from vae.assemble import image_shape
 from vae.build import load_system
 from vae.config_path import CHECKOUT_CONF, IN_CHECKOUT
+from vae.console import quiet_libraries
 from vae.evaluation import evaluate_test_split, pick_device
 from vae.inputs import check_codes, check_count, check_images, check_labels, check_seed, classes_of
 from vae.pictures import draw_all, save_pictures
 from vae.system import System
-from vae.training import train
+from vae.training import train as fit_and_test
 
 __all__ = ["compose", "train", "load", "encode", "decode", "reconstruct", "sample", "evaluate", "draw_pictures"]
 
@@ -48,6 +49,13 @@ def compose(overrides: Sequence[str] = (), output_dir: str | Path | None = None,
     with init:
         extra = [f"paths.output_dir={Path(output_dir).resolve()}"] if config_name == "train" else []
         return hydra_compose(config_name, overrides=[*extra, *overrides])
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit, test and evaluate as `vae-train` does (`vae.training.train`), as quietly: no library tips or warnings
+    a user cannot act on. Returns the test metrics and val/elbo, and `checkpoint`, the best checkpoint's path."""
+    quiet_libraries()
+    return fit_and_test(cfg)
 
 
 def load(path: str | Path, device: str | torch.device = "auto", trust: Sequence[str] = ()) -> System:

@@ -49,6 +49,17 @@ class LibraryNoise(logging.Filter):
         return not any(noise in message for noise in NOISE)
 
 
+def quiet_libraries() -> None:
+    """For the Python API, what Hydra's job_logging does for the commands: no library tips or warnings that a
+    user cannot act on (`LibraryNoise`), on the console handler Lightning adds when nothing else logs."""
+    noise = LibraryNoise()
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        for handler in logging.getLogger(name).handlers:
+            if not any(isinstance(f, LibraryNoise) for f in handler.filters):
+                handler.addFilter(noise)
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(noise)  # also where the root logger prints
+
+
 class TerminalProgressBar(TQDMProgressBar):
     """Lightning's tqdm progress bar, shown only when stdout is a terminal: redirected output gets the
     epoch lines of `EpochSummary` instead of carriage-return redraws."""

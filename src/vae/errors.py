@@ -90,6 +90,14 @@ HYDRA_PLUGINS = {  # a Hydra plugin's config group option -> the package that br
 }
 
 
+LIBRARY_REFUSALS = {  # the words of a library's refusal that a user caused -> our one line
+    "Only one of --run, --multirun, --cfg": "-m (--multirun) and --cfg cannot be given together: drop -m to print "
+    "the config (--cfg job, --cfg hydra), or --cfg to run the sweep",
+    'Could not detect "srun"': "hydra/launcher=slurm submits SLURM jobs, but this machine has no srun: run it on "
+    "a SLURM cluster's login node, or try the sweep here with hydra/launcher=submitit_local",
+}
+
+
 def extra_message(extra: str, feature: str) -> str:
     return f"{feature} needs the optional extra '{extra}': pip install 'vae-zoo[{extra}]' (in a checkout: pip install -e '.[{extra}]')"
 
@@ -172,6 +180,9 @@ def user_error_message(exc: BaseException, before_job: bool = False) -> str | No
     missing = missing_extra_message(exc)
     if missing is not None:
         return missing
+    refusal = next((line for words, line in LIBRARY_REFUSALS.items() if any(words in str(e) for e in causes(exc))), None)
+    if refusal is not None:
+        return refusal
     if isinstance(exc, MissingConfigException) and exc.missing_cfg_file and exc.options is not None:
         group, _, choice = exc.missing_cfg_file.rpartition("/")
         plugin = HYDRA_PLUGINS.get(f"{group}={choice}")

@@ -114,7 +114,13 @@ def model_settings(cfg: DictConfig) -> list[tuple[str, str]]:
     return [(key, str(value).replace(" ", "")) for key, value in found]
 
 
+def parameter_count(system) -> int:
+    return sum(weight.numel() for weight in system.parameters())
+
+
 def fit_and_test(cfg: DictConfig, trainer: L.Trainer, system, datamodule, ckpt_path, run_dir: Path) -> dict[str, float]:
+    if trainer.is_global_zero:
+        log.info("model: %s parameters", f"{parameter_count(system):,}")  # in place of Lightning's summary table
     if cfg.model.get("compile"):
         system.compile_maths()
     with stop_on_sigterm(trainer, run_dir):  # SIGTERM: last.ckpt is saved, exit 143 with how to resume
