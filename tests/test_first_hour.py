@@ -137,3 +137,97 @@ def test_a_refused_command_is_one_line_not_a_traceback(run_cli, args, words):
     result = run_cli(*args)
     assert result.returncode == 2 and result.stderr.strip().count("\n") == 0, result.stderr[-3000:]
     assert result.stderr.startswith("error: ") and words in result.stderr
+
+
+class DiskDigits:
+    """A user's own data set on disk, one .npy file per image: nothing is read before an item is asked for."""
+
+    def __init__(self, folder: str):
+        from pathlib import Path
+
+        self.files = sorted(Path(folder).glob("*.npy"))
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int):
+        import numpy as np
+        import torch
+
+        image = torch.from_numpy(np.load(self.files[index]))  # (1, 28, 28) uint8
+        return image, int(self.files[index].stem.split("_")[1])
+
+
+def write_digits(folder, n: int = 300):
+    import numpy as np
+
+    from vae.data import load_mnist5k
+
+    images, labels = load_mnist5k()
+    folder.mkdir(parents=True)
+    for i in range(n):
+        np.save(folder / f"{i:05d}_{int(labels[i * 10])}.npy", images[i * 10].numpy())
+    return folder
+
+
+def user_dataset_module(tmp_path):
+    """DiskDigits as a module of the user's own, importable by name, and a config folder that names it."""
+    import inspect
+    import sys
+
+    (tmp_path / "mydata.py").write_text("import torch\n\n\n" + inspect.getsource(DiskDigits).replace(
+        "class DiskDigits:", "class DiskDigits(torch.utils.data.Dataset):"))  # fmt: skip
+    (tmp_path / "myconf" / "data").mkdir(parents=True)
+    (tmp_path / "myconf" / "data" / "digits.yaml").write_text(
+        "_target_: vae.data.DatasetData\ndataset:\n  _target_: mydata.DiskDigits\n"
+        f"  folder: {write_digits(tmp_path / 'digits')}\nbatch_size: 32\nnum_workers: 2\nnum_classes: 10\nseed: ${{seed}}\n"
+    )
+    sys.path.insert(0, str(tmp_path))
+    return tmp_path / "myconf"
+
+
+def test_your_own_dataset_on_disk_trains_draws_and_evaluates(tmp_path, monkeypatch):
+    import sys
+
+    from omegaconf import OmegaConf
+
+    from conftest import CONF, WITH_PICTURES
+    from vae.errors import ConfigError
+    from vae.evaluation import evaluate_checkpoint
+    from vae.training import train
+
+    conf = user_dataset_module(tmp_path)
+    monkeypatch.setattr(sys, "path", sys.path)
+    run = tmp_path / "run"
+    overrides = [*TINY, *WITH_PICTURES, f"hydra.searchpath=[file://{conf}]", "data=digits", "nll_samples=2"]
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=[f"paths.output_dir={run}", *overrides])
+    results = train(cfg)
+    assert results["test/nll"] > 0 and (run / "images" / "reconstructions.png").is_file()
+    ckpt = run / "checkpoints" / "best.ckpt"
+    eval_cfg = OmegaConf.merge(OmegaConf.load(CONF / "eval.yaml"), {"ckpt_path": str(ckpt), "nll_samples": 2})
+    with pytest.raises(ConfigError, match=r"trust=\[mydata.DiskDigits\]"):  # a checkpoint is data: the user says so
+        evaluate_checkpoint(eval_cfg)
+    evaluated = evaluate_checkpoint(OmegaConf.merge(eval_cfg, {"trust": ["mydata.DiskDigits"]}))
+    assert evaluated["test/nll"] > 0 and evaluated["test/nll_samples"] == 2
+
+
+@pytest.mark.slow
+def test_your_own_dataset_from_your_config_folder_sweeps_evaluates_and_draws(tmp_path):
+    import os
+
+    from conftest import run_script
+
+    conf = user_dataset_module(tmp_path)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    searchpath = f"hydra.searchpath=[file://{conf}]"
+    result = run_script("train.py", "-m", searchpath, "data=digits", *TINY, "latent=2,3", "nll_samples=2", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (ckpt, _) = sorted((tmp_path / "outputs" / "multirun").glob("*/*/*/checkpoints/best.ckpt"))
+    for script, args in (("eval.py", ["nll_samples=3"]), ("sample.py", ["n=16"])):
+        result = run_script(script, f"ckpt_path={ckpt}", searchpath, *args, cwd=tmp_path, env=env)
+        assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((ckpt.parents[1] / "results.json").read_text())["test/nll_samples"] == 3
+    assert (ckpt.parents[1] / "samples" / "samples.png").is_file()

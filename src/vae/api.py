@@ -119,8 +119,8 @@ def draw_pictures(model: System, out_dir: str | Path, n: int = 64, n_images: int
     manifold and the codes) of the model's test split, as PNGs in out_dir."""
     data = instantiate(training_config(model).data)
     data.setup("test")
-    images, labels = data.splits["test"]
     n_codes = 1000 if model.latent_dim == 2 else n_images
-    x = as_images(model, images[: max(n_images, n_codes)])
+    images, labels = data.first_images("test", max(n_images, n_codes))
+    x = as_images(model, images)
     z = model.sample_latents(n, torch.Generator().manual_seed(seed))
     return save_pictures(draw_all(model.eval(), x, labels[:n_codes], z, n_images), Path(out_dir))

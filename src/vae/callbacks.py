@@ -46,8 +46,8 @@ class ImageGrids(L.Callback):
     def draw(self, trainer: L.Trainer, pl_module, suffix: str, when: str) -> None:
         if not trainer.is_global_zero:
             return
-        images, labels = trainer.datamodule.splits["test"]  # the first test images: the same every time
-        x = images[: max(self.n_images, self.n_codes)].to(pl_module.device).float() / 255  # (N, C, H, W)
+        x, labels = trainer.datamodule.first_images("test", max(self.n_images, self.n_codes))  # the same every time
+        x = x.to(pl_module.device)  # (N, C, H, W) in [0, 1]
         generator = torch.Generator().manual_seed(self.seed)
         z = pl_module.sample_latents(self.n_samples, generator)
         was_training = pl_module.training

@@ -130,16 +130,8 @@ def evaluate(
 
 
 def split_batches(datamodule, split: str, device: torch.device, max_batches: int | None = None) -> Iterable[tuple[Tensor, Tensor]]:
-    """A whole split (every rank's share) as (x, y) batches on `device`, at most `max_batches` of them."""
-    from vae.data import EpochPermutation, TensorBatches
-
-    datamodule.setup(split)
-    images, labels = datamodule.splits[split]
-    order = EpochPermutation(len(images), shuffle=False, seed=0)  # one rank: all of the split
-    for i, (x, y) in enumerate(TensorBatches(images, labels, datamodule.batch_size, order, binarize=False)):
-        if max_batches is not None and i >= max_batches:
-            return
-        yield x.to(device), y.to(device)
+    """A whole split (every rank's share) as (x, y) batches on `device`, at most `max_batches` of them (`Data.eval_batches`)."""
+    return datamodule.eval_batches(split, device, max_batches)
 
 
 def evaluate_test_split(
@@ -151,9 +143,8 @@ def evaluate_test_split(
     line every 30 s, so a long estimate is never silent.
     """
     system.eval()
-    datamodule.setup("test")
     batches = split_batches(datamodule, "test", system.device, max_batches)
-    images = len(datamodule.splits["test"][0])
+    images = datamodule.split_size("test")
     if max_batches is not None:
         images = min(images, max_batches * datamodule.batch_size)
     with Progress(f"log p(x), k={nll_samples}", images if nll_samples else 0, unit="images") as progress:
@@ -214,6 +205,7 @@ def evaluate_checkpoint(cfg) -> dict:
     from vae.build import load_system
     from vae.checkpoints import non_finite_weights
     from vae.files import write_json
+    from vae.targets import searchpath_targets
 
     if not cfg.get("ckpt_path"):
         raise ConfigError("ckpt_path is required: give a .ckpt file, e.g. ckpt_path=<run folder>/checkpoints/best.ckpt")
@@ -221,7 +213,7 @@ def evaluate_checkpoint(cfg) -> dict:
     chunk_size = None if cfg.chunk_size is None else check_int("chunk_size", cfg.chunk_size, 1)
     check_int("seed", cfg.seed, 0)
     ckpt_path = Path(cfg.ckpt_path).expanduser()
-    system, train_cfg = load_system(ckpt_path, trust=cfg.get("trust") or ())
+    system, train_cfg = load_system(ckpt_path, trust=[*(cfg.get("trust") or ()), *searchpath_targets()])
     bad = non_finite_weights(system.state_dict())
     if bad:
         raise ConfigError(

@@ -28,6 +28,8 @@ def check_metrics(names, datamodule) -> list[str]:
     for name in names:
         if name not in DISENTANGLEMENT + SAMPLE_QUALITY:
             raise ConfigError(f"metrics: {name} is unknown: choose from {', '.join(DISENTANGLEMENT + SAMPLE_QUALITY)}")
+    if names and not datamodule.in_memory:
+        raise ConfigError(f"metrics: {names[0]} needs one of the in-memory data sets (data=mnist, shapes, folder, ...), not data=dataset")
     wanted = [name for name in names if name in DISENTANGLEMENT]
     needs_sklearn = [name for name in wanted if name in ("mig", "dci")]
     if needs_sklearn:
@@ -60,6 +62,8 @@ def generate(system, n: int, seed: int) -> Tensor:
 def judge(names, system, datamodule, data_config: dict, max_examples: int = 10000, seed: int = 0) -> dict:
     """The named metrics of a trained system as {"test/mig": ..., "test/fid": ...}; `datamodule` is set up."""
     names = check_metrics(names, datamodule)
+    if not names:
+        return {}
     splits, results = datamodule.splits, {}
     if any(name in DISENTANGLEMENT for name in names):
         codes, factors = encode_set(system, splits, max_examples, seed)
