@@ -39,6 +39,7 @@ def test_a_feature_whose_extra_is_missing_says_so_in_one_line(monkeypatch):
 
     from hydra.errors import MissingConfigException
 
+    from vae.data import ImageData
     from vae.errors import ConfigError, user_error_message
     from vae.loggers import wandb_logger
     from vae.metrics.suite import check_metrics
@@ -48,7 +49,7 @@ def test_a_feature_whose_extra_is_missing_says_so_in_one_line(monkeypatch):
     with pytest.raises(ConfigError, match=r"^logger=wandb needs the optional extra 'wandb': pip install 'vae-zoo\[wandb\]'"):
         wandb_logger(save_dir=".")
     with pytest.raises(ConfigError, match=r"^metrics: mig needs the optional extra 'metrics'"):
-        check_metrics(["mig"], None)
+        check_metrics(["mig"], ImageData())
     try:
         import wandb  # noqa: F401
     except ImportError as err:
