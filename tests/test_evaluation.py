@@ -175,11 +175,12 @@ def test_training_ends_with_the_evaluation_and_eval_py_repeats_it_on_the_whole_t
     assert len(saved["test/kl_per_dim"]) == 20 and saved["test/nll_samples"] == 20
 
     ckpt = tmp_path / "checkpoints" / "best.ckpt"
-    result = run_script("eval.py", f"ckpt_path={ckpt}", "nll_samples=10", "chunk_size=640", cwd=tmp_path)
+    # the same k (a smaller one would leave training's figure in results.json), on all 500 test digits
+    result = run_script("eval.py", f"ckpt_path={ckpt}", "nll_samples=20", "chunk_size=640", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = dict(line.split(maxsplit=1) for line in result.stdout.splitlines() if line.startswith("test/"))
     evaluated = json.loads((tmp_path / "results.json").read_text())  # rewritten beside the checkpoint's run
-    assert evaluated["test/nll_samples"] == 10 and evaluated["checkpoint"] == "checkpoints/best.ckpt"
+    assert evaluated["test/nll_samples"] == 20 and evaluated["checkpoint"] == "checkpoints/best.ckpt"
     assert float(rows["test/nll"]) == pytest.approx(evaluated["test/nll"], abs=0.01)
     assert evaluated["test/nll"] == pytest.approx(saved["test/nll"], rel=0.05)  # all 500 test digits vs 64
 
