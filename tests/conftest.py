@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,3 +87,17 @@ def run_script(script: str, *args: str, cwd: Path, env: dict | None = None, time
         [sys.executable, str(ROOT / "src" / script), *args],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
+
+
+class RandomImages(torch.utils.data.Dataset):
+    """A user's own data set in the smallest form: `n` random uint8 images of `shape`, made one by one when asked for
+    (`data=dataset data.dataset._target_=conftest.RandomImages`)."""
+
+    def __init__(self, n: int = 64, shape: tuple[int, ...] = (1, 28, 28)):
+        self.n, self.shape = n, tuple(shape)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index: int):
+        return torch.randint(0, 256, self.shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(index))

@@ -8,7 +8,7 @@ from hydra.utils import instantiate
 
 from conftest import CONF, make_config
 from vae.build import build_system, build_trainer
-from vae.data import ImageData
+from vae.data import DatasetData, ImageData
 
 
 def options(group: str) -> list[str]:
@@ -31,9 +31,10 @@ def test_groups_hold_the_designed_options():
 @pytest.mark.parametrize("data", options("data"))
 @pytest.mark.parametrize("latent", [1, 16])
 def test_model_and_data_compose_into_a_system(tmp_path, model, data, latent):
-    cfg = make_config(tmp_path, [f"model={model}", f"data={data}", f"latent={latent}", *(["data.path=unused"] if data == "folder" else [])])
+    given = {"folder": ["data.path=unused"], "dataset": ["data.dataset._target_=conftest.RandomImages"]}.get(data, [])
+    cfg = make_config(tmp_path, [f"model={model}", f"data={data}", f"latent={latent}", *given])
     datamodule = instantiate(cfg.data)
-    assert isinstance(datamodule, ImageData)
+    assert isinstance(datamodule, DatasetData if data == "dataset" else ImageData)
     system = build_system(cfg)
     x = torch.rand(2, *datamodule.shape)
     draw = system.model.draw(x)

@@ -34,7 +34,7 @@ def test_ddp_on_two_processes_writes_one_run_folder(run_cli, tmp_path):
     # test metrics are reduced over both ranks: they match a single-process test of the same checkpoint
     # on the same 128 digits (2 batches of 32 on each rank = 4 batches in one process)
     ddp = json.loads((run_dir / "results.json").read_text())
-    system, cfg = load_system(ddp["checkpoint"])
+    system, cfg = load_system(run_dir / ddp["checkpoint"])
     single = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False, limit_test_batches=4)
     (metrics,) = single.test(system, datamodule=instantiate(cfg.data), verbose=False)
     assert math.isclose(metrics["test/kl"], ddp["test/kl"], rel_tol=1e-4)  # no sampling in the KL: exact

@@ -175,11 +175,12 @@ def test_training_ends_with_the_evaluation_and_eval_py_repeats_it_on_the_whole_t
     assert len(saved["test/kl_per_dim"]) == 20 and saved["test/nll_samples"] == 20
 
     ckpt = tmp_path / "checkpoints" / "best.ckpt"
-    result = run_script("eval.py", f"ckpt_path={ckpt}", "nll_samples=10", "chunk_size=640", cwd=tmp_path)
+    # the same k (a smaller one would leave training's figure in results.json), on all 500 test digits
+    result = run_script("eval.py", f"ckpt_path={ckpt}", "nll_samples=20", "chunk_size=640", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = dict(line.split(maxsplit=1) for line in result.stdout.splitlines() if line.startswith("test/"))
     evaluated = json.loads((tmp_path / "results.json").read_text())  # rewritten beside the checkpoint's run
-    assert evaluated["test/nll_samples"] == 10 and evaluated["checkpoint"] == str(ckpt)
+    assert evaluated["test/nll_samples"] == 20 and evaluated["checkpoint"] == "checkpoints/best.ckpt"
     assert float(rows["test/nll"]) == pytest.approx(evaluated["test/nll"], abs=0.01)
     assert evaluated["test/nll"] == pytest.approx(saved["test/nll"], rel=0.05)  # all 500 test digits vs 64
 
@@ -189,7 +190,7 @@ def test_training_ends_with_the_evaluation_and_eval_py_repeats_it_on_the_whole_t
     [
         ({}, "ckpt_path is required"),
         ({"ckpt_path": "nowhere.ckpt"}, "ckpt_path=nowhere.ckpt does not exist"),
-        ({"ckpt_path": "x.ckpt", "nll_samples": 0}, "nll_samples=0 is invalid"),
+        ({"ckpt_path": "x.ckpt", "nll_samples": -1}, "nll_samples=-1 is invalid"),
     ],
 )
 def test_eval_user_errors_name_the_bad_value(overrides, message):
@@ -201,3 +202,49 @@ def test_eval_user_errors_name_the_bad_value(overrides, message):
     cfg = OmegaConf.merge(OmegaConf.load(Path(__file__).parents[1] / "conf" / "eval.yaml"), overrides)
     with pytest.raises(ConfigError, match=message):
         evaluate_checkpoint(cfg)
+
+
+def test_nll_samples_zero_skips_log_px_and_says_so():
+    system, x, _, _ = ppca()
+    drawn = []
+    system.decoder.register_forward_hook(lambda module, args, out: drawn.append(len(args[0])))
+    metrics = evaluate(system, x.split(4), nll_samples=0)
+    assert sum(drawn) == len(x)  # one draw per image for the ELBO, none for log p(x)
+    assert "nll" not in metrics and "bpd" not in metrics and metrics["nll_samples"] == 0
+    assert "not estimated" in metrics["nll_skipped"] and "elbo" in metrics
+
+
+@pytest.mark.parametrize(
+    "kept_k, new_k, winner",
+    [(100, 1, "kept"), (100, 0, "kept"), (100, 1000, "new"), (100, 100, "new"), (0, 5, "new")],
+)
+def test_results_json_never_trades_a_larger_k_for_a_smaller_one(kept_k, new_k, winner):
+    from vae.evaluation import merge_results
+
+    def results(k: int, nll: float) -> dict:
+        figures = {"test/nll": nll, "test/bpd": nll / 543} if k else {"test/nll_skipped": "skipped"}
+        return {"test/elbo": -nll - 5, "test/nll_samples": k, **figures}
+
+    kept, new = results(kept_k, 90.0), results(new_k, 95.0)
+    merged = merge_results({**kept, "val/elbo": -96.0}, new)
+    assert merged["val/elbo"] == -96.0 and merged["test/elbo"] == new["test/elbo"]  # other figures are the new ones
+    expected = kept if winner == "kept" else new
+    assert {k: v for k, v in merged.items() if k in ("test/nll", "test/bpd", "test/nll_samples", "test/nll_skipped")} == {
+        k: v for k, v in expected.items() if k != "test/elbo"
+    }
+
+
+def test_progress_logs_done_rate_and_time_left_every_interval(caplog):
+    import logging
+
+    from vae.console import Progress
+
+    now = [0.0]
+    with caplog.at_level(logging.INFO, logger="vae.console"):
+        with Progress("log p(x), k=1000", total=500, every=30.0, clock=lambda: now[0]) as progress:
+            for _ in range(10):
+                now[0] += 10.0  # 50 images every 10 s
+                progress.advance(50)
+    lines = [record.getMessage() for record in caplog.records]
+    assert lines[0] == "log p(x), k=1000: 150/500 images, 5 images/s, 0:01:10 left"
+    assert len(lines) == 4 and lines[-1] == "log p(x), k=1000: 500 images in 100 s"  # at 30, 60, 90 s and the end

@@ -31,7 +31,8 @@ def logged_run(tmp_path_factory):
 def test_wandb_run_holds_config_history_pictures_summary_and_best_checkpoint(logged_run):
     (offline,) = (logged_run / "wandb").glob("offline-run-*")
     run = read_run(offline)
-    config = run["config"]["config"]  # the composed config, resolved
+    config = run["config"]  # the composed config, resolved, flat: a W&B filter reads config.latent
+    assert "config" not in config and config["model"]["hidden"] == [400]
     assert config["latent"] == 20 and config["model"]["encoder"]["_target_"] == "vae.nets.mlp.MLPEncoder"
     assert config["paths"]["output_dir"] == str(logged_run)
     keys = {key for row in run["history"] for key in row}

@@ -29,11 +29,12 @@ from torch import Tensor
 from vae.assemble import image_shape
 from vae.build import load_system
 from vae.config_path import CHECKOUT_CONF, IN_CHECKOUT
+from vae.console import quiet_libraries
 from vae.evaluation import evaluate_test_split, pick_device
 from vae.inputs import check_codes, check_count, check_images, check_labels, check_seed, classes_of
 from vae.pictures import draw_all, save_pictures
 from vae.system import System
-from vae.training import train
+from vae.training import train as fit_and_test
 
 __all__ = ["compose", "train", "load", "encode", "decode", "reconstruct", "sample", "evaluate", "draw_pictures"]
 
@@ -48,6 +49,13 @@ def compose(overrides: Sequence[str] = (), output_dir: str | Path | None = None,
     with init:
         extra = [f"paths.output_dir={Path(output_dir).resolve()}"] if config_name == "train" else []
         return hydra_compose(config_name, overrides=[*extra, *overrides])
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit, test and evaluate as `vae-train` does (`vae.training.train`), as quietly: no library tips or warnings
+    a user cannot act on. Returns the test metrics and val/elbo, and `checkpoint`, the best checkpoint's path."""
+    quiet_libraries()
+    return fit_and_test(cfg)
 
 
 def load(path: str | Path, device: str | torch.device = "auto", trust: Sequence[str] = ()) -> System:
@@ -99,8 +107,9 @@ def training_config(model: System) -> DictConfig:
     return OmegaConf.create(model.hparams["config"])
 
 
-def evaluate(model: System, nll_samples: int = 1000, chunk_size: int | None = None) -> dict[str, float]:
-    """The metrics of vae-eval on the model's test split: elbo, rec, kl, nll (k = nll_samples), bpd, active units."""
+def evaluate(model: System, nll_samples: int = 100, chunk_size: int | None = None) -> dict[str, float]:
+    """The metrics of vae-eval on the model's test split: elbo, rec, kl, nll (k = nll_samples; 0 skips it), bpd,
+    active units."""
     datamodule = instantiate(training_config(model).data)
     return evaluate_test_split(model.eval(), datamodule, nll_samples, chunk_size)
 
@@ -110,8 +119,8 @@ def draw_pictures(model: System, out_dir: str | Path, n: int = 64, n_images: int
     manifold and the codes) of the model's test split, as PNGs in out_dir."""
     data = instantiate(training_config(model).data)
     data.setup("test")
-    images, labels = data.splits["test"]
     n_codes = 1000 if model.latent_dim == 2 else n_images
-    x = as_images(model, images[: max(n_images, n_codes)])
+    images, labels = data.first_images("test", max(n_images, n_codes))
+    x = as_images(model, images)
     z = model.sample_latents(n, torch.Generator().manual_seed(seed))
     return save_pictures(draw_all(model.eval(), x, labels[:n_codes], z, n_images), Path(out_dir))

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger, WandbLogger
 from torch import Tensor
 
 from vae.pictures import draw_all, save_pictures
@@ -46,8 +46,8 @@ class ImageGrids(L.Callback):
     def draw(self, trainer: L.Trainer, pl_module, suffix: str, when: str) -> None:
         if not trainer.is_global_zero:
             return
-        images, labels = trainer.datamodule.splits["test"]  # the first test images: the same every time
-        x = images[: max(self.n_images, self.n_codes)].to(pl_module.device).float() / 255  # (N, C, H, W)
+        x, labels = trainer.datamodule.first_images("test", max(self.n_images, self.n_codes))  # the same every time
+        x = x.to(pl_module.device)  # (N, C, H, W) in [0, 1]
         generator = torch.Generator().manual_seed(self.seed)
         z = pl_module.sample_latents(self.n_samples, generator)
         was_training = pl_module.training
@@ -107,3 +107,6 @@ def send_image(trainer: L.Trainer, key: str, grid: Tensor, caption: str | None =
             logger.log_image(key=key, images=[grid], step=trainer.global_step, **captions)
         elif isinstance(logger, TensorBoardLogger):
             logger.experiment.add_image(key, grid, trainer.global_step)
+        elif isinstance(logger, MLFlowLogger):  # an artifact per picture and step: images/<name>_step<N>.png
+            pixels = (grid.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()  # (H, W, C)
+            logger.experiment.log_image(logger.run_id, pixels, artifact_file=f"{key}_step{trainer.global_step:06d}.png")

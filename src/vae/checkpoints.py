@@ -216,4 +216,4 @@ def describe(cfg: DictConfig) -> str:
     """The choices that fix a model's shape, as overrides: what a checkpoint needs to be loaded into."""
     model = cfg.model.get("name") or cfg.model.encoder._target_.rsplit(".", 1)[-1].removesuffix("Encoder").lower()  # name: the stored choice
     family = cfg.family._target_.split(".")[-2]  # the module: vae, hvae, cvae, vqvae
-    return f"{'' if family == 'vae' else f'family={family} '}model={model} latent={cfg.latent} data={cfg.data.source}"
+    return f"{'' if family == 'vae' else f'family={family} '}model={model} latent={cfg.latent} data={cfg.data.get('source') or cfg.data.get('dataset', {}).get('_target_')}"

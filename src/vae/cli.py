@@ -35,7 +35,7 @@ def train_main(cfg: DictConfig) -> float:
 def eval_main(cfg: DictConfig) -> float:
     from vae.evaluation import evaluate_checkpoint
 
-    return evaluate_checkpoint(cfg)["test/nll"]
+    return evaluate_checkpoint(cfg).get("test/nll", float("nan"))  # nll_samples=0: none
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="sample")

@@ -4,10 +4,13 @@
 logging, so the line reaches the console and train.log alike (Hydra's job_logging, conf/train.yaml);
 it also writes where a run resumed from, and why and where it stopped, into train.log.
 `TerminalProgressBar` is Lightning's tqdm bar when stdout is a terminal and nothing otherwise, so a
-log file never fills with carriage-return redraws. `LibraryNoise` is the logging filter that drops
+log file never fills with carriage-return redraws. `Progress` does the same for a long loop of our own
+(log p(x) in the test phase and in vae-eval): a bar on a terminal, a log line every 30 s. `LibraryNoise` is the logging filter that drops
 Lightning's advertisement and the warnings of its own code a user cannot act on (`WARNINGS`).
 """
 
+import contextlib
+import datetime
 import logging
 import sys
 import time
@@ -44,6 +47,17 @@ class LibraryNoise(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = str(record.msg)
         return not any(noise in message for noise in NOISE)
+
+
+def quiet_libraries() -> None:
+    """For the Python API, what Hydra's job_logging does for the commands: no library tips or warnings that a
+    user cannot act on (`LibraryNoise`), on the console handler Lightning adds when nothing else logs."""
+    noise = LibraryNoise()
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        for handler in logging.getLogger(name).handlers:
+            if not any(isinstance(f, LibraryNoise) for f in handler.filters):
+                handler.addFilter(noise)
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(noise)  # also where the root logger prints
 
 
 class TerminalProgressBar(TQDMProgressBar):
@@ -110,3 +124,49 @@ class EpochSummary(L.Callback):
         else:
             file_log.error("stopped at step %d: %s", trainer.global_step, exception)
 
+
+
+class Progress:
+    """A long loop's progress: a tqdm bar when stderr is a terminal, and a log line at least every `every` seconds
+    (`log p(x), k=1000: 120/500 images, 3.1 images/s, 0:02:03 left`), which reaches train.log and redirected output.
+
+    `with Progress("log p(x), k=1000", total=500, unit="images") as progress: ... progress.advance(n)`;
+    a total of 0 shows and logs nothing.
+    """
+
+    def __init__(self, desc: str, total: float, unit: str = "images", every: float = 30.0, clock=time.monotonic):
+        self.desc, self.total, self.unit, self.every, self.clock = desc, total, unit, every, clock
+        self.done, self.bar, self.quiet_logs = 0.0, None, contextlib.ExitStack()
+
+    def __enter__(self) -> "Progress":
+        self.start = self.last = self.clock()
+        if self.total and sys.stderr.isatty():
+            from tqdm import tqdm
+            from tqdm.contrib.logging import logging_redirect_tqdm
+
+            self.bar = tqdm(total=self.total, desc=self.desc, unit=f" {self.unit}", leave=False, dynamic_ncols=True)
+            self.quiet_logs.enter_context(logging_redirect_tqdm())  # log lines above the bar, not through it
+        return self
+
+    def advance(self, n: float) -> None:
+        self.done += n
+        if self.bar is not None:
+            self.bar.update(n)
+        now = self.clock()
+        if self.total and now - self.last >= self.every:
+            self.last = now
+            log.info("%s", self.line(now - self.start))
+
+    def line(self, elapsed: float) -> str:
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        left = (self.total - self.done) / rate if rate > 0 else float("nan")
+        shown = str(datetime.timedelta(seconds=round(left))) if left == left else "?"
+        return f"{self.desc}: {self.done:.0f}/{self.total:.0f} {self.unit}, {rate:.3g} {self.unit}/s, {shown} left"
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        self.quiet_logs.close()
+        elapsed = self.clock() - self.start
+        if self.total and elapsed >= self.every and not any(exc):  # a long loop says when it ended
+            log.info("%s: %.0f %s in %.0f s", self.desc, self.done, self.unit, elapsed)

@@ -72,6 +72,58 @@ def exits_on_user_error(task):
     return wrapped
 
 
+EXTRAS = {  # an optional package -> (the extra of pyproject.toml that installs it, the setting that needs it)
+    "optuna": ("optuna", "hparams_search=optuna"),
+    "hydra_plugins.hydra_optuna_sweeper": ("optuna", "hparams_search=optuna"),
+    "submitit": ("slurm", "hydra/launcher=slurm"),
+    "hydra_plugins.hydra_submitit_launcher": ("slurm", "hydra/launcher=slurm"),
+    "wandb": ("wandb", "logger=wandb"),
+    "tensorboard": ("tensorboard", "logger=tensorboard"),
+    "tensorboardX": ("tensorboard", "logger=tensorboard"),
+    "mlflow": ("mlflow", "logger=mlflow"),
+    "sklearn": ("metrics", "metrics=[mig,dci]"),
+}
+HYDRA_PLUGINS = {  # a Hydra plugin's config group option -> the package that brings it
+    "hydra/sweeper=optuna": "hydra_plugins.hydra_optuna_sweeper",
+    "hydra/launcher=submitit_slurm": "hydra_plugins.hydra_submitit_launcher",
+    "hydra/launcher=submitit_local": "hydra_plugins.hydra_submitit_launcher",
+}
+
+
+LIBRARY_REFUSALS = {  # the words of a library's refusal that a user caused -> our one line
+    "Only one of --run, --multirun, --cfg": "-m (--multirun) and --cfg cannot be given together: drop -m to print "
+    "the config (--cfg job, --cfg hydra), or --cfg to run the sweep",
+    'Could not detect "srun"': "hydra/launcher=slurm submits SLURM jobs, but this machine has no srun: run it on "
+    "a SLURM cluster's login node, or try the sweep here with hydra/launcher=submitit_local",
+}
+
+
+def extra_message(extra: str, feature: str) -> str:
+    return f"{feature} needs the optional extra '{extra}': pip install 'vae-zoo[{extra}]' (in a checkout: pip install -e '.[{extra}]')"
+
+
+def require_extra(extra: str, module: str, feature: str) -> None:
+    """Refuse `feature` with one line naming its extra when `module` is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise ConfigError(extra_message(extra, feature))
+
+
+def missing_extra_message(exc: BaseException) -> str | None:
+    """An optional package that is not installed, met anywhere along `exc`'s chain, as one line naming its extra."""
+    for cause in causes(exc):
+        if not isinstance(cause, ImportError):
+            continue
+        name = cause.name or ""
+        found = next((m for m in EXTRAS if name == m or name.startswith(m + ".")), None)
+        if found is None:  # Lightning's own words for tensorboard: "Neither `tensorboard` nor `tensorboardX` ..."
+            found = next((m for m in EXTRAS if f"`{m}`" in str(cause)), None)
+        if found is not None:
+            return extra_message(*EXTRAS[found])
+    return None
+
+
 def find_config_error(exc: BaseException | None) -> ConfigError | None:
     """The ConfigError behind `exc`, if any (Hydra's instantiate wraps what a constructor raises)."""
     while exc is not None:
@@ -125,8 +177,17 @@ def user_error_message(exc: BaseException, before_job: bool = False) -> str | No
     config_error = find_config_error(exc)
     if config_error is not None:
         return str(config_error)
+    missing = missing_extra_message(exc)
+    if missing is not None:
+        return missing
+    refusal = next((line for words, line in LIBRARY_REFUSALS.items() if any(words in str(e) for e in causes(exc))), None)
+    if refusal is not None:
+        return refusal
     if isinstance(exc, MissingConfigException) and exc.missing_cfg_file and exc.options is not None:
         group, _, choice = exc.missing_cfg_file.rpartition("/")
+        plugin = HYDRA_PLUGINS.get(f"{group}={choice}")
+        if plugin is not None:  # a Hydra plugin that is an extra of ours
+            return extra_message(*EXTRAS[plugin])
         if f"{group}={choice}" in MOVED_OPTIONS:
             return f"{group}={choice} is now {MOVED_OPTIONS[f'{group}={choice}']}"
         return f"{group}={choice} is not an option: choose one of {', '.join(sorted(exc.options))}"

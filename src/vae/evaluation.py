@@ -4,7 +4,8 @@ family's own figures (`Family.diagnostics`: active units, the KL of each layer o
 log p(x) is the importance-weighted estimate of Burda et al. 2016 ("Importance Weighted
 Autoencoders", Eq. 8): log (1/k) sum_k p(x, z_k) / q(z_k|x), z_k ~ q(z|x). It is a lower
 bound that rises towards log p(x) as k grows; k = 1 is a one-sample ELBO. Everything is
-in nats per example and float32; `evaluate_checkpoint` is what `src/eval.py` runs.
+in nats per example and float32; `evaluate_checkpoint` is what `src/eval.py` runs. `nll_samples=0`
+skips log p(x) (and bits/dim): the results then say so in `nll_skipped`.
 """
 
 import logging
@@ -15,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from vae.console import Progress
 from vae.errors import ConfigError, check_int
 from vae.metrics.latents import ACTIVE_THRESHOLD, active_units, activity, kl_per_dimension  # noqa: F401  (their old home)
 from vae.metrics.suite import check_metrics, judge
@@ -29,7 +31,7 @@ MAX_CHUNK = 2**17  # on a GPU: past this, a chunk's launch cost is already small
 
 @torch.no_grad()
 def importance_weighted_log_likelihood(
-    model, x: Tensor, k: int, chunk_size: int | None = None, y: Tensor | None = None
+    model, x: Tensor, k: int, chunk_size: int | None = None, y: Tensor | None = None, progress: Progress | None = None
 ) -> Tensor:
     """The k-sample importance-weighted estimate of log p(x) (Burda et al. 2016, Eq. 8), in nats.
 
@@ -37,7 +39,7 @@ def importance_weighted_log_likelihood(
     are taken `chunk_size // B` at a time and combined with a running logsumexp, so memory holds at
     most `chunk_size` decoded images whatever k is. `chunk_size=None`: 8192 on a CPU; on a GPU, where
     each chunk costs kernel launches, the first chunk's peak memory sizes the others to half the
-    memory left free (`images_that_fit`).
+    memory left free (`images_that_fit`). `progress` is advanced by the share of the images done after each chunk.
     model: a family (`draw`); x: (B, C, H, W) -> (B,)
     """
     batch = len(x)
@@ -57,6 +59,8 @@ def importance_weighted_log_likelihood(
             per_chunk = max(1, images_that_fit(per_image, torch.cuda.mem_get_info(x.device)[0] / 2) // batch)
             measure = False
         start += n
+        if progress is not None:
+            progress.advance(batch * n / k)
     return total - math.log(k)
 
 
@@ -74,35 +78,49 @@ def bits_per_dim(log_px: Tensor, num_dims: int) -> Tensor:
     return -log_px / (num_dims * math.log(2))
 
 
+SKIPPED = "nll_samples=0: log p(x) and bits/dim were not estimated"
+LOG_PX = ("nll", "bpd", "nll_samples", "nll_skipped")  # the figures that depend on k
+
+
 @torch.no_grad()
-def evaluate(model, batches: Iterable, nll_samples: int, chunk_size: int | None = None) -> dict:
+def evaluate(
+    model, batches: Iterable, nll_samples: int, chunk_size: int | None = None, progress: Progress | None = None
+) -> dict:
     """ELBO, its terms, the k-sample log p(x), bits/dim, active units and KL per dimension over `batches`.
 
     model: a family (`vae.families.base.Family`); batches: tensors x (B, C, H, W) in [0, 1] on the model's
     device, or (x, y) pairs with their labels (a conditional family then gives log p(x|y)). Returns nats per
     example (`nll` = -log p(x)), averaged over all examples, and the family's own figures (`diagnostics`:
     active units, the KL and active units of each layer, codebook perplexity and dead codes, ...). A figure
-    the family has no meaning for is left out and named in `not_applicable` with the reason.
+    the family has no meaning for is left out and named in `not_applicable` with the reason. `nll_samples=0`
+    leaves out `nll` and `bpd` and says so in `nll_skipped`; `progress` counts the images whose log p(x) is done.
     """
-    check_int("nll_samples", nll_samples, 1)
+    check_int("nll_samples", nll_samples, 0)
     sums: dict[str, float] = {"elbo": 0.0, "rec": 0.0, "kl": 0.0, "nll": 0.0}
     tally, count, num_dims = model.diagnostics(), 0, 0
     for batch in batches:
         x, y = batch if isinstance(batch, (tuple, list)) else (batch, None)
         draw = model.draw(x, y)
         terms = elbo_terms(draw)  # a one-sample ELBO, as in training
-        log_px = importance_weighted_log_likelihood(model, x, nll_samples, chunk_size, y)  # (B,)
-        for name, value in (("elbo", terms["elbo"]), ("rec", terms["rec"]), ("kl", terms["kl"]), ("nll", -log_px)):
+        figures = [("elbo", terms["elbo"]), ("rec", terms["rec"]), ("kl", terms["kl"])]
+        if nll_samples:
+            figures.append(("nll", -importance_weighted_log_likelihood(model, x, nll_samples, chunk_size, y, progress)))
+        for name, value in figures:
             sums[name] += float(value.sum())
         tally.update(x, y, draw)
         count, num_dims = count + len(x), x[0].numel()
     if count == 0:
         raise ConfigError("the test split is empty: give data.test_size >= 1")
     metrics: dict = {name: total / count for name, total in sums.items()}
-    metrics["bpd"] = float(bits_per_dim(torch.tensor(-metrics["nll"]), num_dims))
+    if nll_samples:
+        metrics["bpd"] = float(bits_per_dim(torch.tensor(-metrics["nll"]), num_dims))
+    else:
+        del metrics["nll"]
     metrics |= tally.result()
     metrics["nll_samples"] = nll_samples
-    if model.classes:
+    if not nll_samples:
+        metrics["nll_skipped"] = SKIPPED
+    if model.classes and nll_samples:
         metrics["nll_given"] = "y: -log p(x|y), each test image with its label"
     not_applicable = model.not_applicable
     metrics = {name: value for name, value in metrics.items() if name not in not_applicable}
@@ -112,25 +130,39 @@ def evaluate(model, batches: Iterable, nll_samples: int, chunk_size: int | None 
 
 
 def split_batches(datamodule, split: str, device: torch.device, max_batches: int | None = None) -> Iterable[tuple[Tensor, Tensor]]:
-    """A whole split (every rank's share) as (x, y) batches on `device`, at most `max_batches` of them."""
-    from vae.data import EpochPermutation, TensorBatches
-
-    datamodule.setup(split)
-    images, labels = datamodule.splits[split]
-    order = EpochPermutation(len(images), shuffle=False, seed=0)  # one rank: all of the split
-    for i, (x, y) in enumerate(TensorBatches(images, labels, datamodule.batch_size, order, binarize=False)):
-        if max_batches is not None and i >= max_batches:
-            return
-        yield x.to(device), y.to(device)
+    """A whole split (every rank's share) as (x, y) batches on `device`, at most `max_batches` of them (`Data.eval_batches`)."""
+    return datamodule.eval_batches(split, device, max_batches)
 
 
 def evaluate_test_split(
     system, datamodule, nll_samples: int, chunk_size: int | None = None, max_batches: int | None = None
 ) -> dict:
-    """`evaluate` on the test split, as `test/...` metrics, in eval mode (batch norm: the running statistics)."""
+    """`evaluate` on the test split, as `test/...` metrics, in eval mode (batch norm: the running statistics).
+
+    The progress of log p(x) (images done of all, the rate, the time left) is a bar on a terminal and a log
+    line every 30 s, so a long estimate is never silent.
+    """
     system.eval()
     batches = split_batches(datamodule, "test", system.device, max_batches)
-    return {f"test/{name}": value for name, value in evaluate(system.model, batches, nll_samples, chunk_size).items()}
+    images = datamodule.split_size("test")
+    if max_batches is not None:
+        images = min(images, max_batches * datamodule.batch_size)
+    with Progress(f"log p(x), k={nll_samples}", images if nll_samples else 0, unit="images") as progress:
+        metrics = evaluate(system.model, batches, nll_samples, chunk_size, progress)
+    return {f"test/{name}": value for name, value in metrics.items()}
+
+
+def merge_results(kept: dict, new: dict) -> dict:
+    """`new` results over `kept` ones (results.json), except that a log p(x) from more importance samples stays:
+    an evaluation with a smaller k (or none, `nll_samples=0`) never replaces the figures of a larger one."""
+    kept_k, new_k = kept.get("test/nll_samples", 0), new.get("test/nll_samples", 0)
+    larger_kept = isinstance(kept_k, int) and kept_k > new_k and "test/nll" in kept
+    source = kept if larger_kept else new
+    merged = {name: value for name, value in {**kept, **new}.items() if name.removeprefix("test/") not in LOG_PX}
+    merged |= {name: value for name, value in source.items() if name.removeprefix("test/") in LOG_PX}
+    if larger_kept:
+        log.info("results.json keeps test/nll from k = %d importance samples (more than this k = %d)", kept_k, new_k)
+    return merged
 
 
 def format_table(metrics: dict) -> str:
@@ -169,19 +201,19 @@ def evaluate_checkpoint(cfg) -> dict:
 
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
-    from tqdm import tqdm
 
     from vae.build import load_system
     from vae.checkpoints import non_finite_weights
     from vae.files import write_json
+    from vae.targets import searchpath_targets
 
     if not cfg.get("ckpt_path"):
         raise ConfigError("ckpt_path is required: give a .ckpt file, e.g. ckpt_path=<run folder>/checkpoints/best.ckpt")
-    nll_samples = check_int("nll_samples", cfg.nll_samples, 1)
+    nll_samples = check_int("nll_samples", cfg.nll_samples, 0)
     chunk_size = None if cfg.chunk_size is None else check_int("chunk_size", cfg.chunk_size, 1)
     check_int("seed", cfg.seed, 0)
     ckpt_path = Path(cfg.ckpt_path).expanduser()
-    system, train_cfg = load_system(ckpt_path, trust=cfg.get("trust") or ())
+    system, train_cfg = load_system(ckpt_path, trust=[*(cfg.get("trust") or ()), *searchpath_targets()])
     bad = non_finite_weights(system.state_dict())
     if bad:
         raise ConfigError(
@@ -194,17 +226,14 @@ def evaluate_checkpoint(cfg) -> dict:
     system.to(pick_device(cfg.device))
     datamodule = instantiate(train_cfg.data)
     names = check_metrics(cfg.get("metrics"), datamodule)  # before the long log p(x), not after
-    datamodule.setup("test")
-    batches = split_batches(datamodule, "test", system.device)
-    images = len(datamodule.splits["test"][0])
-    # a bar per batch: with k in the thousands a batch takes many seconds
-    shown = tqdm(batches, total=-(-images // datamodule.batch_size), desc=f"log p(x), k={nll_samples}", unit="batch")
-    metrics = {f"test/{name}": value for name, value in evaluate(system.model, shown, nll_samples, chunk_size).items()}
+    metrics = evaluate_test_split(system, datamodule, nll_samples, chunk_size)
     metrics |= judge(names, system, datamodule, OmegaConf.to_container(train_cfg.data, resolve=True), seed=cfg.seed)
     run_dir = run_dir_of(ckpt_path.resolve())
     results_file = run_dir / "results.json"  # merged: what training wrote (val/elbo, ...) stays
     kept = json.loads(results_file.read_text()) if results_file.is_file() else {}
-    write_json(results_file, {**kept, **metrics, "checkpoint": str(ckpt_path.resolve()), "run_dir": str(run_dir)})
+    kept.pop("run_dir", None)  # an absolute path that older versions wrote: stale once the folder moves
+    checkpoint = ckpt_path.resolve().relative_to(run_dir).as_posix()  # relative: the run folder may move
+    write_json(results_file, {**merge_results(kept, metrics), "checkpoint": checkpoint})
     log.info("Test metrics of %s (k = %d importance samples):\n%s", ckpt_path, nll_samples, format_table(metrics))
     log.info("Written: %s", run_dir / "results.json")
     return metrics

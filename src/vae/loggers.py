@@ -1,16 +1,21 @@
-"""Loggers: Weights & Biases set up for sweeps and for machines without network, and the final report.
+"""Loggers: Weights & Biases set up for sweeps and for machines without network, MLflow, and the final report.
 
 `wandb_logger` is the `logger=wandb` target: Lightning's WandbLogger, grouped by sweep, named by
 the values the sweep varies, tagged with the config choices, offline (with a one-line warning) when W&B has no API key
 or cannot be reached, so a run never prompts or hangs. `report_results` hands the final
 test metrics to every logger (W&B: the best val/elbo too) and closes the W&B run, so a multirun starts a fresh one.
+Both loggers receive the composed config flat (`flat_config`), so a W&B filter reads `config.latent` and
+`config.model.hidden`, not `config.config.latent`. `mlflow_logger` is the `logger=mlflow` target: Lightning's
+MLFlowLogger, a local store by default.
 """
 
 import logging
 import os
 
-from lightning.pytorch.loggers import Logger, WandbLogger
+from lightning.pytorch.loggers import Logger, MLFlowLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
+
+from vae.errors import require_extra
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +120,50 @@ def server_unreachable(url: str) -> str | None:
         return f"the server {parts.hostname}:{port} cannot be reached ({err.strerror or type(err).__name__})"
 
 
+def flat_config(params) -> dict:
+    """The system's hyperparameters, `{"config": <the composed config>}`, as the composed config itself."""
+    params = dict(params)
+    return dict(params["config"]) if set(params) == {"config"} else params
+
+
+class FlatConfigWandbLogger(WandbLogger):
+    """Lightning's WandbLogger, given the config flat: W&B's run config is the composed config."""
+
+    def log_hyperparams(self, params) -> None:
+        super().log_hyperparams(flat_config(params))
+
+
+class FlatConfigMLFlowLogger(MLFlowLogger):
+    """Lightning's MLFlowLogger, given the config flat: its params read `model/hidden`, not `config/model/hidden`."""
+
+    def log_hyperparams(self, params) -> None:
+        super().log_hyperparams(flat_config(params))
+
+
+def mlflow_logger(
+    experiment_name: str = "vae",
+    tracking_uri: str | None = None,
+    run_name: str | None = None,
+    tags: dict | None = None,
+    log_model: bool | str = True,
+    **kwargs,
+) -> MLFlowLogger:
+    """Lightning's MLFlowLogger, named by the swept values in a sweep (else the run's overrides), tagged with the
+    config choices; `tracking_uri` (default: MLFLOW_TRACKING_URI, else ./mlruns) a local folder or a server.
+    `log_model=True` records the best and last checkpoints as artifacts at the end."""
+    require_extra("mlflow", "mlflow", "logger=mlflow")
+    _, name = sweep_group_and_run_name()
+    tracking_uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or "file:./mlruns"
+    if tracking_uri.startswith("file:"):  # MLflow 3 keeps its folder store but asks for this opt-in
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    if tags is None:
+        tags = dict(tag.split("=", 1) for tag in run_tags())
+    return FlatConfigMLFlowLogger(
+        experiment_name=experiment_name, tracking_uri=tracking_uri, run_name=run_name or name, tags=tags,
+        log_model=log_model, **kwargs,
+    )  # fmt: skip
+
+
 def wandb_logger(
     save_dir: str,
     project: str = "vae",
@@ -128,6 +177,7 @@ def wandb_logger(
     """Lightning's WandbLogger; by default grouped by the sweep, named by the swept values, tagged with the
     config group choices, and offline when online logging cannot work. `log_model=True` uploads the best and
     last checkpoints at the end."""
+    require_extra("wandb", "wandb", "logger=wandb")
     sweep_group, run_name = sweep_group_and_run_name()
     if kwargs.pop("offline", False):  # +logger.wandb.offline=true: W&B's own mode, which log_model allows
         kwargs["mode"] = "offline"
@@ -135,7 +185,7 @@ def wandb_logger(
     if reason:  # only rank zero talks to W&B
         log.warning("W&B is offline: %s; the run is kept under %s/wandb for `wandb sync`", reason, save_dir)
         kwargs["mode"] = "offline"
-    return WandbLogger(
+    return FlatConfigWandbLogger(
         save_dir=save_dir,
         project=project,
         group=group or sweep_group,
@@ -147,14 +197,18 @@ def wandb_logger(
     )
 
 
-def report_results(loggers: list[Logger], results: dict, step: int) -> None:
+def report_results(loggers: list[Logger], results: dict, step: int, best_checkpoint=None) -> None:
     """Give every logger the final test metrics and close the W&B run. W&B's summary gets all of `results`:
-    with `val/elbo` the best epoch's (the one the test metrics come from), not the last one logged."""
+    with `val/elbo` the best epoch's (the one the test metrics come from), not the last one logged.
+    `best_checkpoint`: the ModelCheckpoint that chose best.ckpt, whose files MLflow records (it would
+    otherwise record those of the callback that saved last: last.ckpt alone)."""
     scalars = {name: value for name, value in results.items() if name.startswith("test/") and isinstance(value, (int, float))}
     for logger in loggers:
         if isinstance(logger, WandbLogger):
             logger.experiment.summary.update(results)
             logger.experiment.finish()
         else:
+            if isinstance(logger, MLFlowLogger) and best_checkpoint is not None:
+                logger.after_save_checkpoint(best_checkpoint)  # Lightning's hook: finalize records its files
             logger.log_metrics(scalars, step=step)
             logger.finalize("success")  # testing has finalised it already: write these too

@@ -255,13 +255,14 @@ def draw_checkpoint(cfg) -> list[Path]:
     from vae.build import load_system
     from vae.errors import ConfigError, check_int
     from vae.evaluation import pick_device, run_dir_of
+    from vae.targets import searchpath_targets
 
     log = logging.getLogger(__name__)
     if not cfg.get("ckpt_path"):
         raise ConfigError("ckpt_path is required: give a .ckpt file, e.g. ckpt_path=<run folder>/checkpoints/best.ckpt")
     n = check_int("n", cfg.n, 1)
     ckpt_path = Path(cfg.ckpt_path).expanduser()
-    system, train_cfg = load_system(ckpt_path, trust=cfg.get("trust") or ())
+    system, train_cfg = load_system(ckpt_path, trust=[*(cfg.get("trust") or ()), *searchpath_targets()])
     system.to(pick_device(cfg.device))
     if cfg.get("data_dir"):
         train_cfg.data.root = cfg.data_dir
@@ -269,8 +270,8 @@ def draw_checkpoint(cfg) -> list[Path]:
     try:
         data = instantiate(train_cfg.data)
         data.setup("test")
-        images, labels = data.splits["test"]
-        x, labels = images[: max(cfg.n_images, cfg.n_codes)].to(system.device).float() / 255, labels[: cfg.n_codes]
+        x, labels = data.first_images("test", max(cfg.n_images, cfg.n_codes))
+        x, labels = x.to(system.device), labels[: cfg.n_codes]
     except ConfigError as err:
         log.warning("No test images (%s): drawing the prior's pictures only", err)
     label = check_label(cfg.get("label"), system.model, train_cfg)

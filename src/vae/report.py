@@ -62,6 +62,8 @@ def metric_lines(results: dict) -> list[str]:
         lines.append(f"| {name} | {value:.{digits}f} |" if isinstance(value, float) else f"| {name} | {value} |")
     k = results.get("test/nll_samples")
     note = f"test/nll is -log p(x) from k = {k} importance samples. " if k else ""
+    if k == 0:
+        note = "log p(x) was skipped (nll_samples=0). "
     return [*lines, "", f"Nats per example. {note}val/elbo is the best epoch's, the one the test metrics come from.", ""]
 
 
@@ -91,7 +93,8 @@ def write_report(run_dir: Path, config: dict | None = None) -> Path:
     results_file = run_dir / "results.json"
     results = json.loads(results_file.read_text()) if results_file.is_file() else {}
     charts = draw_curves(run_dir, results)
-    lines = [f"# Run {run_dir}", "", *config_lines(run_dir, config), "## Test metrics", "", *metric_lines(results)]
+    title = f"{run_dir.resolve().parent.name}/{run_dir.resolve().name}"  # no absolute path: the folder may move
+    lines = [f"# Run {title}", "", *config_lines(run_dir, config), "## Test metrics", "", *metric_lines(results)]
     if charts:
         lines += ["## Curves", ""]
         lines += [f"![{path.stem}]({path.name})\n" for path in charts]

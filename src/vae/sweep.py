@@ -296,9 +296,30 @@ def summarize(sweep_dir: Path, quiet: bool = False) -> list[dict]:
     return rows
 
 
+SWEEPER_SETUP = ("Study name:", "Storage:", "Sampler:", "Directions:")  # the Optuna sweeper's set-up lines
+
+
+def quiet_sweeper() -> None:
+    """A sweep's output without the Optuna sweeper's set-up lines and without Optuna's own coloured lines (their
+    ANSI codes would land in a log file): Optuna's warnings still reach the console and train.log, plain."""
+    logging.getLogger("hydra_plugins.hydra_optuna_sweeper._impl").addFilter(
+        lambda record: not str(record.msg).startswith(SWEEPER_SETUP)
+    )
+    try:
+        import optuna
+    except ImportError:  # the optuna extra is not installed: nothing of it to quieten
+        return
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.disable_default_handler()  # its colourised stderr handler
+    optuna.logging.enable_propagation()
+
+
 class SweepSummary(Callback):
     """Summarise the sweep as each of its jobs starts and ends and when the multirun ends; then, where runs
     failed, end the command with one line naming them (SweepFailed: exit 1)."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        quiet_sweeper()  # before Hydra builds the sweeper
 
     def on_job_start(self, config: DictConfig, **kwargs) -> None:
         from hydra.types import RunMode

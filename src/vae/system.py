@@ -89,9 +89,9 @@ class System(L.LightningModule):
 
     def setup(self, stage: str) -> None:
         self.trainer.datamodule.setup(stage)  # done already by Lightning: a no-op, said here for what follows
-        self.objective.setup(len(self.trainer.datamodule.splits["train"][0]))  # beta-TCVAE's estimator needs N
-        if self.model.classes:  # once, not a sync per step
-            labels = torch.cat([y for _, y in self.trainer.datamodule.splits.values()])
+        self.objective.setup(self.trainer.datamodule.split_size("train"))  # beta-TCVAE's estimator needs N
+        labels = self.trainer.datamodule.all_labels() if self.model.classes else None  # once, not a sync per step
+        if labels is not None:
             if int(labels.max()) >= self.model.classes:
                 raise ConfigError(
                     f"family.classes={self.model.classes} but the data has labels up to {int(labels.max())}: "

@@ -8,7 +8,8 @@ the run settings of RUN_SECTIONS, which are never built from a stored config, as
 must be one that a file under the package's `conf/` names (its families, parts, data sets,
 objectives, and the optimiser and scheduler classes it ships configs for). A target the user
 wrote (a net or data set of their own) is allowed only where the user names it: on the command
-line that trains from the checkpoint, or in `trust=[...]` for eval, sample and `vae.load`.
+line that trains from the checkpoint, or in `trust=[...]` for eval, sample and `vae.load`, or in a config
+folder of their own that they name on the command line (`hydra.searchpath=[file://my_conf]`).
 
 The config digest stored beside the config catches accidental edits only: whoever edits a file
 on purpose can recompute it. This allowlist is what stops a crafted checkpoint.
@@ -80,6 +81,20 @@ def check_targets(config, source: str, trust: Iterable[str] = ()) -> dict:
                 f"add trust=[{target}]"
             )
     return resolved
+
+
+def searchpath_targets() -> set[str]:
+    """The targets named by the YAML files of the config folders on this command's `hydra.searchpath=[file://...]`:
+    folders of the user's own, vouched for by naming them on the command line (their data set, their nets)."""
+    from pathlib import Path
+
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return set()
+    folders = [Path(entry.removeprefix("file://")) for entry in HydraConfig.get().searchpath if entry.startswith("file://")]
+    texts = [text for folder in folders if folder.is_dir() for text in yaml_texts(folder)]
+    return {target for _, target in targets_in([yaml.safe_load(text) for text in texts])}
 
 
 def trusted_by(cfg: DictConfig) -> set[str]:

@@ -47,7 +47,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         raise ConfigError(f"paths.output_dir={run_dir} cannot be written ({err.strerror}): choose another") from None
     config_yaml = OmegaConf.to_yaml(cfg)  # as composed, before a resume adds its W&B run id
     with hold(run_dir, resume=bool(cfg.get("resume"))):  # one run per folder
-        check_int("nll_samples", cfg.nll_samples, 1)  # used at the end: fail before fitting, not after
+        check_int("nll_samples", cfg.nll_samples, 0)  # 0 skips log p(x); used at the end: fail before fitting, not after
         check_int("seed", cfg.seed, 0, 2**32 - 1)  # numpy's range, which seed_everything feeds
         check_number("optimizer.lr", cfg.optimizer.get("lr", 0.0), 0.0)
         check_steps_per_call(cfg)
@@ -116,7 +116,13 @@ def model_settings(cfg: DictConfig) -> list[tuple[str, str]]:
     return [(key, str(value).replace(" ", "")) for key, value in found]
 
 
+def parameter_count(system) -> int:
+    return sum(weight.numel() for weight in system.parameters())
+
+
 def fit_and_test(cfg: DictConfig, trainer: L.Trainer, system, datamodule, ckpt_path, run_dir: Path) -> dict[str, float]:
+    if trainer.is_global_zero:
+        log.info("model: %s parameters", f"{parameter_count(system):,}")  # in place of Lightning's summary table
     if cfg.model.get("compile"):
         system.compile_maths()
     with stop_on_sigterm(trainer, run_dir):  # SIGTERM: last.ckpt is saved, exit 143 with how to resume
@@ -141,9 +147,13 @@ def fit_and_test(cfg: DictConfig, trainer: L.Trainer, system, datamodule, ckpt_p
             data_config = OmegaConf.to_container(cfg.data, resolve=True)
             results |= judge(cfg.get("metrics"), system, datamodule, data_config, seed=cfg.seed)  # metrics=[mig,fid,...]
             final = {k: v for k, v in results.items() if k.startswith(("test/", "val/"))}
-            report_results(trainer.loggers, final, trainer.global_step)
-            write_json(run_dir / "results.json", {**results, "checkpoint": best, "run_dir": str(run_dir)})
-            log.info("Test metrics (log p(x) from k = %d importance samples):\n%s", cfg.nll_samples, format_table(results))
+            report_results(trainer.loggers, final, trainer.global_step, trainer.checkpoint_callback)
+            # the checkpoint relative to the run folder, so results.json holds when the folder moves
+            saved = Path(best).resolve().relative_to(run_dir.resolve()).as_posix() if best else ""
+            write_json(run_dir / "results.json", {**results, "checkpoint": saved})
+            results["checkpoint"] = best  # the caller of train() gets the path it can open
+            k = f"k = {cfg.nll_samples} importance samples" if cfg.nll_samples else "skipped: nll_samples=0"
+            log.info("Test metrics (log p(x): %s):\n%s", k, format_table(results))
             report = write_report(run_dir, OmegaConf.to_container(cfg, resolve=True))
             log.info("Report (curves, metrics, pictures): %s", report)
             log.info("Run folder: %s", run_dir)

@@ -9,8 +9,9 @@ take a single value carry no information and are left out. All scores lie in [0,
 """
 
 import numpy as np
-from sklearn.ensemble import GradientBoostingRegressor
-from sklearn.metrics import mutual_info_score
+
+# scikit-learn is the `metrics` extra (pip install 'vae-zoo[metrics]'): imported where it is used, so the package
+# imports without it; check_metrics refuses mig and dci with one line when it is missing
 
 
 def varying(factors: np.ndarray) -> np.ndarray:
@@ -29,6 +30,8 @@ def discretize(codes: np.ndarray, bins: int = 20) -> np.ndarray:
 
 def mutual_information(discrete_codes: np.ndarray, factors: np.ndarray) -> np.ndarray:
     """I(z_d; v_k) in nats for every code dimension and factor, from their joint histogram. -> (D, K)"""
+    from sklearn.metrics import mutual_info_score
+
     return np.array([[mutual_info_score(v, z) for v in factors.T] for z in discrete_codes.T])
 
 
@@ -43,6 +46,8 @@ def mig(codes: np.ndarray, factors: np.ndarray, bins: int = 20) -> float:
     factors = varying(factors)
     info = mutual_information(discretize(codes, bins), factors)  # (D, K)
     top_two = np.sort(info, axis=0)[-2:]  # (2, K)
+    from sklearn.metrics import mutual_info_score
+
     entropy = np.array([mutual_info_score(v, v) for v in factors.T])  # H(v_k) = I(v_k; v_k)
     return float(np.mean((top_two[1] - top_two[0]) / entropy))
 
@@ -80,6 +85,8 @@ def dci(
     Informativeness is the paper's prediction error, the normalised RMSE on the held-out codes, reported
     as 1 - NRMSE so that, like D and C, 1 is best and 0 is no better than predicting the mean.
     """
+    from sklearn.ensemble import GradientBoostingRegressor
+
     order = np.random.default_rng(seed).permutation(len(codes))  # the held-out part: a random one
     codes, factors = codes[order], varying(factors)[order].astype(np.float64)
     factors = (factors - factors.mean(axis=0)) / factors.std(axis=0)

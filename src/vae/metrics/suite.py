@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from vae.errors import ConfigError
+from vae.errors import ConfigError, require_extra
 from vae.metrics.disentanglement import dci, factor_vae_score, mig
 from vae.metrics.features import feature_net, features_of
 from vae.metrics.sample_quality import frechet_distance, precision_recall
@@ -28,7 +28,12 @@ def check_metrics(names, datamodule) -> list[str]:
     for name in names:
         if name not in DISENTANGLEMENT + SAMPLE_QUALITY:
             raise ConfigError(f"metrics: {name} is unknown: choose from {', '.join(DISENTANGLEMENT + SAMPLE_QUALITY)}")
+    if names and not datamodule.in_memory:
+        raise ConfigError(f"metrics: {names[0]} needs one of the in-memory data sets (data=mnist, shapes, folder, ...), not data=dataset")
     wanted = [name for name in names if name in DISENTANGLEMENT]
+    needs_sklearn = [name for name in wanted if name in ("mig", "dci")]
+    if needs_sklearn:
+        require_extra("metrics", "sklearn", f"metrics: {needs_sklearn[0]}")
     if wanted and not hasattr(datamodule, "factor_sizes"):
         raise ConfigError(
             f"metrics: {wanted[0]} needs data whose images come with the factors that made them: use data=shapes"
@@ -57,6 +62,8 @@ def generate(system, n: int, seed: int) -> Tensor:
 def judge(names, system, datamodule, data_config: dict, max_examples: int = 10000, seed: int = 0) -> dict:
     """The named metrics of a trained system as {"test/mig": ..., "test/fid": ...}; `datamodule` is set up."""
     names = check_metrics(names, datamodule)
+    if not names:
+        return {}
     splits, results = datamodule.splits, {}
     if any(name in DISENTANGLEMENT for name in names):
         codes, factors = encode_set(system, splits, max_examples, seed)
