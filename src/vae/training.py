@@ -26,8 +26,9 @@ from vae.files import write_json
 from vae.loggers import report_results
 from vae.metrics.suite import check_metrics, judge
 from vae.report import write_report
-from vae.resume import starting_checkpoint, stop_on_sigterm, stop_testing_on_sigterm
+from vae.resume import starting_checkpoint
 from vae.run_folder import hold, record
+from vae.sigterm import stop_on_sigterm, stop_testing_on_sigterm
 from vae.system import needs_lightnings_step
 
 log = logging.getLogger(__name__)
