@@ -9,7 +9,7 @@ leaves out (the RNG streams, the run folder's paths, the CSV rows) is `vae.run_s
 from pathlib import Path
 
 import yaml
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
 from vae.checkpoints import check_fits, load_checkpoint
 from vae.errors import ConfigError
@@ -63,10 +63,19 @@ def starting_checkpoint(cfg: DictConfig, state_dict: dict) -> str | None:
         return None
     checkpoint = load_checkpoint(path, trust=trusted_by(cfg))
     check_fits(checkpoint, state_dict, cfg, path, resume=None if cfg.get("ckpt_path") else cfg.get("resume"))
-    wandb_id = checkpoint.get("wandb_run_id")
-    if cfg.get("resume") and wandb_id:  # the resumed run logs on into the same W&B run
-        for logger in (cfg.get("logger") or {}).values():
-            if logger and str(logger.get("_target_")).lower().replace("_", "").endswith("wandblogger"):
-                with open_dict(logger):
-                    logger.id, logger.resume = wandb_id, "allow"
+    if cfg.get("resume"):
+        log_on_into_the_wandb_run(cfg, checkpoint.get("wandb_run_id"))
     return str(path)
+
+
+def log_on_into_the_wandb_run(cfg: DictConfig, wandb_id: str | None) -> None:
+    """A resumed run logs on into the W&B run it started (`wandb_id`, stored in its checkpoints by RunState).
+
+    A logger node takes the id if it declares an `id:` key (conf/logger/wandb.yaml does; a W&B logger of
+    your own: add `id: null`). Lightning's WandbLogger resumes a run it is given the id of ("allow").
+    """
+    if not wandb_id:
+        return
+    for logger in (cfg.get("logger") or {}).values():
+        if logger and "id" in logger:
+            logger.id = wandb_id
