@@ -138,7 +138,7 @@ def test_the_dimensions_an_encoder_uses_most_come_first():
     with torch.no_grad():  # the mean's rows of the last layer: z_3 varies most over x, then z_1; z_0, z_2 not at all
         system.model.posterior.head.weight[:4].mul_(torch.tensor([0.0, 1.0, 0.0, 5.0]).view(4, 1))
         system.model.posterior.head.bias[:4].zero_()
-    from vae.evaluation import activity
+    from vae.metrics.latents import activity
 
     assert most_used_dimensions(activity(system.encode(torch.rand(40, 1, 28, 28))), 2) == [3, 1]
 
@@ -170,7 +170,7 @@ def test_training_writes_every_picture_and_sample_py_draws_them_from_the_checkpo
 
 
 def test_traversals_rank_dimensions_by_their_kl_where_it_has_a_closed_form():
-    from vae.evaluation import activity, kl_per_dimension
+    from vae.metrics.latents import activity, kl_per_dimension
     from vae.pictures import dimension_usage
 
     x = torch.rand(16, 1, 28, 28)

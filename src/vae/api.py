@@ -29,8 +29,9 @@ from torch import Tensor
 from vae.assemble import image_shape
 from vae.build import load_system
 from vae.config_path import CHECKOUT_CONF, IN_CHECKOUT
-from vae.evaluation import evaluate_test_split, pick_device
+from vae.evaluation import evaluate_test_split
 from vae.inputs import check_codes, check_count, check_images, check_labels, check_seed, classes_of
+from vae.loading import pick_device
 from vae.pictures import draw_all, save_pictures
 from vae.system import System
 from vae.training import train

@@ -7,6 +7,7 @@ collation, no worker processes; on a GPU the tensors live on the device.
 """
 
 import math
+from collections.abc import Iterable
 from pathlib import Path
 
 import lightning as L
@@ -290,3 +291,14 @@ def count(size: int | float, total: int) -> int:
 def fixed_binarisation(images: Tensor, labels: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
     """One Bernoulli draw of each pixel, stored back as 0 or 255 so batches scale it to {0, 1}."""
     return torch.bernoulli(images.float() / 255, generator=generator).to(torch.uint8) * 255, labels
+
+
+def split_batches(datamodule, split: str, device: torch.device, max_batches: int | None = None) -> Iterable[tuple[Tensor, Tensor]]:
+    """A whole split (every rank's share) as (x, y) batches on `device`, at most `max_batches` of them."""
+    datamodule.setup(split)
+    images, labels = datamodule.splits[split]
+    order = EpochPermutation(len(images), shuffle=False, seed=0)  # one rank: all of the split
+    for i, (x, y) in enumerate(TensorBatches(images, labels, datamodule.batch_size, order, binarize=False)):
+        if max_batches is not None and i >= max_batches:
+            return
+        yield x.to(device), y.to(device)

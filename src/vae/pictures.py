@@ -254,7 +254,7 @@ def draw_checkpoint(cfg) -> list[Path]:
 
     from vae.build import load_system
     from vae.errors import ConfigError, check_int
-    from vae.evaluation import pick_device, run_dir_of
+    from vae.loading import pick_device, run_dir_of
 
     log = logging.getLogger(__name__)
     if not cfg.get("ckpt_path"):

@@ -21,7 +21,7 @@ from vae.errors import (
     trainer_refusal,
     trainer_type_error,
 )
-from vae.evaluation import evaluate_test_split, format_table
+from vae.evaluation import evaluate_test_split
 from vae.files import write_json
 from vae.loggers import report_results
 from vae.metrics.suite import check_metrics, judge
@@ -30,6 +30,7 @@ from vae.resume import starting_checkpoint
 from vae.run_folder import hold, record
 from vae.sigterm import stop_on_sigterm, stop_testing_on_sigterm
 from vae.system import needs_lightnings_step
+from vae.table import format_table
 
 log = logging.getLogger(__name__)
 logging.getLogger("lightning").handlers.clear()  # its own console handler doubles every line under Hydra's
