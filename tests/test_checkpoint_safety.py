@@ -18,7 +18,7 @@ from vae.checkpoints import config_digest
 from vae.errors import ConfigError
 from vae.evaluation import evaluate_checkpoint
 from vae.likelihoods.bernoulli import Bernoulli
-from vae.pictures import draw_checkpoint
+from vae.sampling import draw_checkpoint
 from vae.system import VAE
 from vae.targets import package_targets, targets_in
 from vae.training import train

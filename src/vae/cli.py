@@ -41,7 +41,7 @@ def eval_main(cfg: DictConfig) -> float:
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="sample")
 @exits_on_user_error
 def sample_main(cfg: DictConfig) -> None:
-    from vae.pictures import draw_checkpoint
+    from vae.sampling import draw_checkpoint
 
     draw_checkpoint(cfg)
 
