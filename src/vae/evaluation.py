@@ -7,13 +7,12 @@ in nats per example and float32; `evaluate_checkpoint` is what `src/eval.py` run
 
 import logging
 from collections.abc import Iterable
-from pathlib import Path
 
 import torch
 
 from vae.data import split_batches
 from vae.errors import ConfigError, check_int
-from vae.loading import pick_device, run_dir_of
+from vae.loading import load_for_command
 from vae.metrics.likelihood import bits_per_dim, importance_weighted_log_likelihood
 from vae.metrics.suite import check_metrics, judge
 from vae.objectives.elbo import elbo_terms
@@ -76,27 +75,13 @@ def evaluate_checkpoint(cfg) -> dict:
     from omegaconf import OmegaConf
     from tqdm import tqdm
 
-    from vae.build import load_system
-    from vae.checkpoints import non_finite_weights
     from vae.files import write_json
 
-    if not cfg.get("ckpt_path"):
-        raise ConfigError("ckpt_path is required: give a .ckpt file, e.g. ckpt_path=<run folder>/checkpoints/best.ckpt")
     nll_samples = check_int("nll_samples", cfg.nll_samples, 1)
     chunk_size = None if cfg.chunk_size is None else check_int("chunk_size", cfg.chunk_size, 1)
     check_int("seed", cfg.seed, 0)
-    ckpt_path = Path(cfg.ckpt_path).expanduser()
-    system, train_cfg = load_system(ckpt_path, trust=cfg.get("trust") or ())
-    bad = non_finite_weights(system.state_dict())
-    if bad:
-        raise ConfigError(
-            f"ckpt_path={ckpt_path} holds non-finite weights ({bad[0]} has NaN or inf): there is nothing to "
-            "evaluate; give a checkpoint saved before the run diverged"
-        )
-    if cfg.get("data_dir"):
-        train_cfg.data.root = cfg.data_dir
+    system, train_cfg, ckpt_path, run_dir = load_for_command(cfg)
     torch.manual_seed(cfg.seed)
-    system.to(pick_device(cfg.device))
     datamodule = instantiate(train_cfg.data)
     names = check_metrics(cfg.get("metrics"), datamodule)  # before the long log p(x), not after
     datamodule.setup("test")
@@ -106,7 +91,6 @@ def evaluate_checkpoint(cfg) -> dict:
     shown = tqdm(batches, total=-(-images // datamodule.batch_size), desc=f"log p(x), k={nll_samples}", unit="batch")
     metrics = {f"test/{name}": value for name, value in evaluate(system.model, shown, nll_samples, chunk_size).items()}
     metrics |= judge(names, system, datamodule, OmegaConf.to_container(train_cfg.data, resolve=True), seed=cfg.seed)
-    run_dir = run_dir_of(ckpt_path.resolve())
     results_file = run_dir / "results.json"  # merged: what training wrote (val/elbo, ...) stays
     kept = json.loads(results_file.read_text()) if results_file.is_file() else {}
     write_json(results_file, {**kept, **metrics, "checkpoint": str(ckpt_path.resolve()), "run_dir": str(run_dir)})

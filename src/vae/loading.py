@@ -1,11 +1,50 @@
-"""A trained model for a command (`vae-eval`, `vae-sample`) or `vae.load`: the device it runs on, the run folder it
-belongs to."""
+"""A trained model for a command (`vae-eval`, `vae-sample`) or `vae.load`: the preamble they share.
 
+The checkpoint is read as data (`vae.build.load_system`: weights only, the stored config's targets
+checked against `trust`), its weights must be finite, the data set is looked for in `data_dir` when
+given, and the model runs on the chosen device; a command also finds the run folder it writes into.
+"""
+
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
+from omegaconf import DictConfig
 
+from vae.build import load_system
+from vae.checkpoints import non_finite_weights
 from vae.errors import ConfigError
+from vae.system import System
+
+
+def load_for_command(cfg: DictConfig) -> tuple[System, DictConfig, Path, Path]:
+    """eval.py's and sample.py's checkpoint: (the system, the config it was trained with, `ckpt_path`, its run folder).
+
+    cfg: the command's config (conf/eval.yaml, conf/sample.yaml): `ckpt_path` (required), `trust`, `device`, `data_dir`.
+    """
+    if not cfg.get("ckpt_path"):
+        raise ConfigError("ckpt_path is required: give a .ckpt file, e.g. ckpt_path=<run folder>/checkpoints/best.ckpt")
+    ckpt_path = Path(cfg.ckpt_path).expanduser()
+    system, train_cfg = load_trained(ckpt_path, cfg.get("trust") or (), cfg.device, cfg.get("data_dir"))
+    return system, train_cfg, ckpt_path, run_dir_of(ckpt_path.resolve())
+
+
+def load_trained(
+    path: str | Path, trust: Iterable[str] = (), device: str | torch.device = "auto", data_dir: str | None = None
+) -> tuple[System, DictConfig]:
+    """(the system of a checkpoint in eval mode on `device`, the config it was trained with, reading its data from
+    `data_dir` when given). device: a name (`pick_device`) or a torch.device."""
+    ckpt_path = Path(path).expanduser()
+    system, train_cfg = load_system(ckpt_path, trust=trust)
+    bad = non_finite_weights(system.state_dict())
+    if bad:
+        raise ConfigError(
+            f"ckpt_path={ckpt_path} holds non-finite weights ({bad[0]} has NaN or inf): there is nothing to "
+            "evaluate or draw; give a checkpoint saved before the run diverged"
+        )
+    if data_dir:
+        train_cfg.data.root = data_dir
+    return system.to(pick_device(device) if isinstance(device, str) else device), train_cfg
 
 
 def run_dir_of(ckpt_path: Path) -> Path:

@@ -236,6 +236,14 @@ def manifold_figure(system, when: str = "", n: int = 20) -> Tensor:
                          row_labels=y_labels, col_labels=x_labels, xlabel="$z_1$", ylabel="$z_2$", pad=0)  # fmt: skip
 
 
+def fixed_test_images(splits: dict, n: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """The first n test images, the same at every call (so pictures stay comparable), as floats in [0, 1] on
+    `device`, (n, C, H, W), with their labels (n,) or (n, K). splits: a datamodule's `splits`."""
+    images, labels = splits["test"]
+    x = images[:n].to(device).float() / 255  # (n, C, H, W)
+    return x, labels[: len(x)]
+
+
 def save_pictures(pictures: dict[str, Tensor], out_dir: Path, suffix: str = "") -> list[Path]:
     """Each picture as out_dir/<name><suffix>.png."""
     out_dir.mkdir(parents=True, exist_ok=True)

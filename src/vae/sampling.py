@@ -1,42 +1,32 @@
 """`vae-sample` (`src/sample.py`): the pictures of a checkpoint as PNGs, by default in <run folder>/samples/."""
 
+import logging
 from pathlib import Path
 
 import torch
+from hydra.utils import instantiate
 
-from vae.pictures import draw_all, save_pictures
+from vae.errors import ConfigError, check_int
+from vae.loading import load_for_command
+from vae.pictures import draw_all, fixed_test_images, save_pictures
+
+log = logging.getLogger(__name__)
 
 
 def draw_checkpoint(cfg) -> list[Path]:
     """`src/sample.py`: load a checkpoint safely and save its pictures (default: <run folder>/samples/)."""
-    import logging
-
-    from hydra.utils import instantiate
-
-    from vae.build import load_system
-    from vae.errors import ConfigError, check_int
-    from vae.loading import pick_device, run_dir_of
-
-    log = logging.getLogger(__name__)
-    if not cfg.get("ckpt_path"):
-        raise ConfigError("ckpt_path is required: give a .ckpt file, e.g. ckpt_path=<run folder>/checkpoints/best.ckpt")
     n = check_int("n", cfg.n, 1)
-    ckpt_path = Path(cfg.ckpt_path).expanduser()
-    system, train_cfg = load_system(ckpt_path, trust=cfg.get("trust") or ())
-    system.to(pick_device(cfg.device))
-    if cfg.get("data_dir"):
-        train_cfg.data.root = cfg.data_dir
+    system, train_cfg, ckpt_path, run_dir = load_for_command(cfg)
     x = labels = None
     try:
         data = instantiate(train_cfg.data)
         data.setup("test")
-        images, labels = data.splits["test"]
-        x, labels = images[: max(cfg.n_images, cfg.n_codes)].to(system.device).float() / 255, labels[: cfg.n_codes]
+        x, labels = fixed_test_images(data.splits, max(cfg.n_images, cfg.n_codes), system.device)
     except ConfigError as err:
         log.warning("No test images (%s): drawing the prior's pictures only", err)
     label = check_label(cfg.get("label"), system.model, train_cfg)
     z = system.sample_latents(n, torch.Generator().manual_seed(cfg.seed))
-    out_dir = Path(cfg.out_dir) if cfg.get("out_dir") else run_dir_of(ckpt_path.resolve()) / "samples"
+    out_dir = Path(cfg.out_dir) if cfg.get("out_dir") else run_dir / "samples"
     paths = save_pictures(draw_all(system, x, labels, z, cfg.n_images, when=f"from {ckpt_path.name}", label=label), out_dir)
     log.info("Written: %s", ", ".join(str(p) for p in paths))
     return paths
@@ -44,8 +34,6 @@ def draw_checkpoint(cfg) -> list[Path]:
 
 def check_label(label, model, train_cfg) -> int | None:
     """sample.py's label=: a class of a conditional model, or None."""
-    from vae.errors import ConfigError, check_int
-
     if label is None:
         return None
     if not model.classes:
