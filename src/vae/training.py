@@ -33,7 +33,6 @@ from vae.system import needs_lightnings_step
 from vae.table import format_table
 
 log = logging.getLogger(__name__)
-logging.getLogger("lightning").handlers.clear()  # its own console handler doubles every line under Hydra's
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -42,6 +41,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     Everything a user can get wrong is checked before the run folder is written to: a run that
     fails its checks (a resume among them) leaves the folder as it was.
     """
+    logging.getLogger("lightning").handlers.clear()  # its own console handler doubles every line under Hydra's
     run_dir = Path(cfg.paths.output_dir)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
