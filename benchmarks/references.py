@@ -190,7 +190,7 @@ def evaluation(args, project: bool) -> None:
     size = data.batch_size
     if project:
         from vae.build import build_system
-        from vae.evaluation import importance_weighted_log_likelihood
+        from vae.metrics.likelihood import importance_weighted_log_likelihood
 
         model = build_system(cfg).model.to(device).eval()
         fn = lambda x: importance_weighted_log_likelihood(model, x, cfg.nll_samples)  # noqa: E731

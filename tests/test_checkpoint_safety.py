@@ -5,6 +5,7 @@ whose digest was recomputed (as an attacker would), fed to every entry point tha
 """
 
 import pickle
+import re
 import shutil
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from vae.checkpoints import config_digest
 from vae.errors import ConfigError
 from vae.evaluation import evaluate_checkpoint
 from vae.likelihoods.bernoulli import Bernoulli
-from vae.pictures import draw_checkpoint
+from vae.sampling import draw_checkpoint
 from vae.system import VAE
 from vae.targets import package_targets, targets_in
 from vae.training import train
@@ -117,6 +118,18 @@ def test_a_crafted_checkpoint_is_refused_and_changes_nothing(trained, scene, tmp
     with pytest.raises(ConfigError, match=rf"refused: its stored config names _target_ ({targets}) .*nothing in it was run"):
         ENTRY_POINTS[entry](ckpt, tmp_path)
     assert untouched()
+
+
+@pytest.mark.parametrize("entry", ["vae.load", "eval", "sample"])
+def test_the_commands_and_the_api_refuse_non_finite_weights(trained, tmp_path, entry):
+    """eval, sample and vae.load share one preamble: a model whose weights hold NaN is refused by each."""
+    checkpoint = torch.load(trained, weights_only=True)
+    name = next(iter(checkpoint["state_dict"]))
+    checkpoint["state_dict"][name][0] = float("nan")
+    torch.save(checkpoint, tmp_path / "nan.ckpt")
+    with pytest.raises(ConfigError, match=rf"nan.ckpt holds non-finite weights \({re.escape(name)} has NaN or inf\)"):
+        ENTRY_POINTS[entry](tmp_path / "nan.ckpt", tmp_path)
+    assert not (tmp_path / "pictures").exists()
 
 
 def test_the_allowlist_is_the_packages_own_configs():

@@ -10,21 +10,20 @@ from torch import nn
 from torch.distributions import MultivariateNormal, Normal, kl_divergence
 
 from vae.distributions import gaussian_kl
-from vae.evaluation import (
-    CPU_CHUNK,
-    MAX_CHUNK,
-    active_units,
-    bits_per_dim,
-    evaluate,
-    format_table,
-    images_that_fit,
-    importance_weighted_log_likelihood,
-    kl_per_dimension,
-)
+from vae.evaluation import evaluate
 from vae.families.vae import VAEModel
 from vae.likelihoods.gaussian import Gaussian
+from vae.metrics.latents import active_units, kl_per_dimension
+from vae.metrics.likelihood import (
+    CPU_CHUNK,
+    MAX_CHUNK,
+    bits_per_dim,
+    images_that_fit,
+    importance_weighted_log_likelihood,
+)
 from vae.posteriors.gaussian import GaussianPosterior
 from vae.priors.standard_normal import StandardNormal
+from vae.table import format_table
 
 X_DIM, Z_DIM, NOISE_VAR = 5, 2, 0.3
 BIG_CHUNKS = 2**17  # the model is tiny: few large chunks keep the test fast

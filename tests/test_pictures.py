@@ -14,6 +14,7 @@ from vae.figures import DPI, SCALE, figure_size
 from vae.pictures import (
     code_scatter,
     draw_all,
+    fixed_test_images,
     interpolation_codes,
     interpolations,
     manifold,
@@ -138,7 +139,7 @@ def test_the_dimensions_an_encoder_uses_most_come_first():
     with torch.no_grad():  # the mean's rows of the last layer: z_3 varies most over x, then z_1; z_0, z_2 not at all
         system.model.posterior.head.weight[:4].mul_(torch.tensor([0.0, 1.0, 0.0, 5.0]).view(4, 1))
         system.model.posterior.head.bias[:4].zero_()
-    from vae.evaluation import activity
+    from vae.metrics.latents import activity
 
     assert most_used_dimensions(activity(system.encode(torch.rand(40, 1, 28, 28))), 2) == [3, 1]
 
@@ -149,6 +150,17 @@ def test_code_scatter_colours_points_by_label():
     assert image.shape[0] == 3 and 0 <= image.min() and image.max() <= 1
     colours = {tuple(c) for c in (image * 255).round().to(torch.uint8).flatten(1).T.tolist()}
     assert (31, 119, 180) in colours and (23, 190, 207) in colours  # tab10's first and last colours
+
+
+def test_the_fixed_test_images_are_the_first_of_the_test_split_with_their_labels():
+    """Training's pictures, sample.py's and vae.draw_pictures' all take their test images from here."""
+    images, labels = torch.randint(0, 256, (5, 1, 4, 4), dtype=torch.uint8), torch.arange(5)
+    x, y = fixed_test_images({"test": (images, labels)}, 3, torch.device("cpu"))
+    assert x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1
+    torch.testing.assert_close(x * 255, images[:3].float())
+    assert torch.equal(y, labels[:3])
+    x, y = fixed_test_images({"test": (images, labels)}, 1000, torch.device("cpu"))  # more than the split holds
+    assert len(x) == len(y) == 5
 
 
 @pytest.mark.slow
@@ -170,7 +182,7 @@ def test_training_writes_every_picture_and_sample_py_draws_them_from_the_checkpo
 
 
 def test_traversals_rank_dimensions_by_their_kl_where_it_has_a_closed_form():
-    from vae.evaluation import activity, kl_per_dimension
+    from vae.metrics.latents import activity, kl_per_dimension
     from vae.pictures import dimension_usage
 
     x = torch.rand(16, 1, 28, 28)

@@ -15,8 +15,9 @@ import pytest
 import torch
 
 from background import finish, start, wait_for, wait_until
+from conftest import make_config
 from vae.data import EpochPermutation, TensorBatches
-from vae.resume import resume_argv
+from vae.resume import log_on_into_the_wandb_run, resume_argv
 from vae.run_folder import hold
 
 STEPS_PER_EPOCH, EPOCHS = 20, 2
@@ -194,6 +195,15 @@ def test_resume_replays_the_runs_own_overrides_into_its_folder(tmp_path):
         f"hydra.run.dir='{tmp_path}'",
         "++trainer.limit_train_batches=9",  # a key the run added: the new value replaces it
     ]
+
+
+def test_a_resume_hands_its_wandb_run_id_to_the_loggers_that_declare_an_id(tmp_path):
+    """Whatever a logger's target is called: the node's own `id:` key says it takes a W&B run id."""
+    cfg = make_config(tmp_path, ["logger=wandb", "+logger.mine._target_=mypkg.MyWandb", "+logger.mine.id=null"])
+    log_on_into_the_wandb_run(cfg, None)  # a run that logged to no W&B run
+    assert cfg.logger.wandb.id is None
+    log_on_into_the_wandb_run(cfg, "abc123")
+    assert cfg.logger.wandb.id == "abc123" and cfg.logger.mine.id == "abc123" and "id" not in cfg.logger.csv
 
 
 def test_batches_resume_mid_epoch_where_they_stopped():

@@ -11,7 +11,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from references import Nets, iwae  # noqa: E402
 
 from vae.build import build_system  # noqa: E402
-from vae.evaluation import importance_weighted_log_likelihood  # noqa: E402
+from vae.metrics.likelihood import importance_weighted_log_likelihood  # noqa: E402
 
 
 def adam_steps(make_optimizer, steps: int = 5) -> list[torch.Tensor]:

@@ -17,7 +17,7 @@ import torch
 
 from conftest import CONF, make_config
 from vae.errors import ConfigError
-from vae.evaluation import importance_weighted_log_likelihood
+from vae.metrics.likelihood import importance_weighted_log_likelihood
 from vae.objectives.iwae import iwae_bound
 from vae.system import VAE
 

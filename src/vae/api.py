@@ -27,12 +27,12 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
 from vae.assemble import image_shape
-from vae.build import load_system
 from vae.config_path import CHECKOUT_CONF, IN_CHECKOUT
 from vae.console import quiet_libraries
-from vae.evaluation import evaluate_test_split, pick_device
+from vae.evaluation import evaluate_test_split
 from vae.inputs import check_codes, check_count, check_images, check_labels, check_seed, classes_of
-from vae.pictures import draw_all, save_pictures
+from vae.loading import load_trained
+from vae.pictures import draw_all, fixed_test_images, save_pictures
 from vae.system import System
 from vae.training import train as fit_and_test
 
@@ -61,10 +61,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
 def load(path: str | Path, device: str | torch.device = "auto", trust: Sequence[str] = ()) -> System:
     """The model of a checkpoint (read weights-only), in eval mode on `device` (auto: cuda if there is one).
 
-    The checkpoint's config may name only vae's own parts, and `trust`: targets of your own it was trained with.
+    The checkpoint's config may name only vae's own parts, and `trust`: targets of your own it was trained with;
+    weights that hold NaN or inf are refused (as by vae-eval and vae-sample: `vae.loading`).
     """
-    system, _ = load_system(Path(path).expanduser(), trust=trust)
-    return system.to(pick_device(device) if isinstance(device, str) else device)
+    system, _ = load_trained(path, trust, device)
+    return system
 
 
 def as_images(model: System, x: Tensor) -> Tensor:
@@ -120,7 +121,6 @@ def draw_pictures(model: System, out_dir: str | Path, n: int = 64, n_images: int
     data = instantiate(training_config(model).data)
     data.setup("test")
     n_codes = 1000 if model.latent_dim == 2 else n_images
-    images, labels = data.first_images("test", max(n_images, n_codes))
-    x = as_images(model, images)
+    x, labels = fixed_test_images(data, max(n_images, n_codes), model.device)
     z = model.sample_latents(n, torch.Generator().manual_seed(seed))
-    return save_pictures(draw_all(model.eval(), x, labels[:n_codes], z, n_images), Path(out_dir))
+    return save_pictures(draw_all(model.eval(), x, labels, z, n_images), Path(out_dir))

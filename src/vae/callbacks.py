@@ -8,7 +8,7 @@ import torch
 from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger, WandbLogger
 from torch import Tensor
 
-from vae.pictures import draw_all, save_pictures
+from vae.pictures import draw_all, fixed_test_images, save_pictures
 
 
 class ImageGrids(L.Callback):
@@ -46,13 +46,12 @@ class ImageGrids(L.Callback):
     def draw(self, trainer: L.Trainer, pl_module, suffix: str, when: str) -> None:
         if not trainer.is_global_zero:
             return
-        x, labels = trainer.datamodule.first_images("test", max(self.n_images, self.n_codes))  # the same every time
-        x = x.to(pl_module.device)  # (N, C, H, W) in [0, 1]
+        x, labels = fixed_test_images(trainer.datamodule, max(self.n_images, self.n_codes), pl_module.device)
         generator = torch.Generator().manual_seed(self.seed)
         z = pl_module.sample_latents(self.n_samples, generator)
         was_training = pl_module.training
         pl_module.eval()
-        pictures = draw_all(pl_module, x, labels[: len(x)], z, self.n_images, when=when)
+        pictures = draw_all(pl_module, x, labels, z, self.n_images, when=when)
         pl_module.train(was_training)
         save_pictures(pictures, self.out_dir, suffix)
         for name, image in pictures.items():

@@ -16,8 +16,12 @@ import hydra
 from omegaconf import DictConfig
 
 from vae.config_path import CONFIG_PATH
-from vae.errors import exits_on_user_error, run_cli
+from vae.errors import RunStopped, SweepFailed, UserExit, exits_on_user_error, user_error_message
 from vae.sweep import sweep_member
+
+EXIT_USER_ERROR = 2
+EXIT_SWEEP_FAILED = 1  # a -m sweep ran, and one or more of its runs failed (each run's error.txt says why)
+EXIT_STOPPED = 143  # 128 + SIGTERM: what a shell reports for a terminated job, so `&&` chains and schedulers see it
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="train")
@@ -41,9 +45,37 @@ def eval_main(cfg: DictConfig) -> float:
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="sample")
 @exits_on_user_error
 def sample_main(cfg: DictConfig) -> None:
-    from vae.pictures import draw_checkpoint
+    from vae.sampling import draw_checkpoint
 
     draw_checkpoint(cfg)
+
+
+def run_cli(main) -> int:
+    """Run a `@hydra.main` function; a user error exits 2 with one line on stderr, a bug keeps its traceback.
+
+    A -m sweep in which some runs failed exits 1 with one line naming them, once the others have run.
+
+    A run stopped by SIGTERM exits 143 with one line on stderr that says how to resume it.
+    """
+    os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # let errors reach us instead of Hydra's multi-line report
+    try:
+        main()
+    except RunStopped as stop:
+        print(stop, file=sys.stderr)
+        return EXIT_STOPPED
+    except UserExit as exc:  # from inside a job
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except SweepFailed as exc:  # after the sweep's other runs
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_SWEEP_FAILED
+    except Exception as exc:  # Hydra's composition errors, before any job starts
+        message = user_error_message(exc, before_job=True)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    return 0
 
 
 def train_or_resume() -> None:

@@ -12,6 +12,7 @@ can subclass it too).
 """
 
 import math
+from collections.abc import Iterable
 from pathlib import Path
 
 import lightning as L
@@ -461,3 +462,8 @@ def count(size: int | float, total: int) -> int:
 def fixed_binarisation(images: Tensor, labels: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
     """One Bernoulli draw of each pixel, stored back as 0 or 255 so batches scale it to {0, 1}."""
     return torch.bernoulli(images.float() / 255, generator=generator).to(torch.uint8) * 255, labels
+
+
+def split_batches(datamodule, split: str, device: torch.device, max_batches: int | None = None) -> Iterable[tuple[Tensor, Tensor]]:
+    """A whole split (every rank's share) as (x, y) batches on `device`, at most `max_batches` of them (`Data.eval_batches`)."""
+    return datamodule.eval_batches(split, device, max_batches)

@@ -1,17 +1,14 @@
-"""User errors: a bad value on the command line, a missing file. Reported as one line, no traceback.
+"""User errors and their messages: a bad value on the command line, a missing file, a stopped run.
 
 Whichever library refuses a value (Hydra, Lightning's Trainer, torch), the user sees one
 `error:` line that names the setting and what would be valid, in the library's own words
-where they are clear, and exit code 2.
+where they are clear; `vae.cli.run_cli` prints it and exits with code 2.
 """
 
 import errno
 import math
 import re
 
-EXIT_USER_ERROR = 2
-EXIT_SWEEP_FAILED = 1  # a -m sweep ran, and one or more of its runs failed (each run's error.txt says why)
-EXIT_STOPPED = 143  # 128 + SIGTERM: what a shell reports for a terminated job, so `&&` chains and schedulers see it
 UNWRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST, errno.ENOSPC}  # an OSError's errno
 DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
@@ -331,34 +328,3 @@ def unknown_key_message(exc: BaseException) -> str | None:
         f"{cause.full_key} is not a config key: {hint}`--cfg job` prints the config "
         f"(+{cause.full_key}=<value> adds a new one)"
     )
-
-
-def run_cli(main) -> int:
-    """Run a `@hydra.main` function; a user error exits 2 with one line on stderr, a bug keeps its traceback.
-
-    A -m sweep in which some runs failed exits 1 with one line naming them, once the others have run.
-
-    A run stopped by SIGTERM exits 143 with one line on stderr that says how to resume it.
-    """
-    import os
-    import sys
-
-    os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # let errors reach us instead of Hydra's multi-line report
-    try:
-        main()
-    except RunStopped as stop:
-        print(stop, file=sys.stderr)
-        return EXIT_STOPPED
-    except UserExit as exc:  # from inside a job
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except SweepFailed as exc:  # after the sweep's other runs
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_SWEEP_FAILED
-    except Exception as exc:  # Hydra's composition errors, before any job starts
-        message = user_error_message(exc, before_job=True)
-        if message is None:
-            raise
-        print(f"error: {message}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    return 0

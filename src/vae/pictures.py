@@ -236,6 +236,13 @@ def manifold_figure(system, when: str = "", n: int = 20) -> Tensor:
                          row_labels=y_labels, col_labels=x_labels, xlabel="$z_1$", ylabel="$z_2$", pad=0)  # fmt: skip
 
 
+def fixed_test_images(datamodule, n: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """The first n test images, the same at every call (so pictures stay comparable), as floats in [0, 1] on
+    `device`, (n, C, H, W), with their labels (n,) or (n, K). datamodule: a `vae.data.Data`."""
+    x, labels = datamodule.first_images("test", n)
+    return x.to(device), labels[: len(x)]
+
+
 def save_pictures(pictures: dict[str, Tensor], out_dir: Path, suffix: str = "") -> list[Path]:
     """Each picture as out_dir/<name><suffix>.png."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -244,53 +251,3 @@ def save_pictures(pictures: dict[str, Tensor], out_dir: Path, suffix: str = "") 
         paths.append(out_dir / f"{name}{suffix}.png")
         save_image(image, paths[-1])
     return paths
-
-
-def draw_checkpoint(cfg) -> list[Path]:
-    """`src/sample.py`: load a checkpoint safely and save its pictures (default: <run folder>/samples/)."""
-    import logging
-
-    from hydra.utils import instantiate
-
-    from vae.build import load_system
-    from vae.errors import ConfigError, check_int
-    from vae.evaluation import pick_device, run_dir_of
-    from vae.targets import searchpath_targets
-
-    log = logging.getLogger(__name__)
-    if not cfg.get("ckpt_path"):
-        raise ConfigError("ckpt_path is required: give a .ckpt file, e.g. ckpt_path=<run folder>/checkpoints/best.ckpt")
-    n = check_int("n", cfg.n, 1)
-    ckpt_path = Path(cfg.ckpt_path).expanduser()
-    system, train_cfg = load_system(ckpt_path, trust=[*(cfg.get("trust") or ()), *searchpath_targets()])
-    system.to(pick_device(cfg.device))
-    if cfg.get("data_dir"):
-        train_cfg.data.root = cfg.data_dir
-    x = labels = None
-    try:
-        data = instantiate(train_cfg.data)
-        data.setup("test")
-        x, labels = data.first_images("test", max(cfg.n_images, cfg.n_codes))
-        x, labels = x.to(system.device), labels[: cfg.n_codes]
-    except ConfigError as err:
-        log.warning("No test images (%s): drawing the prior's pictures only", err)
-    label = check_label(cfg.get("label"), system.model, train_cfg)
-    z = system.sample_latents(n, torch.Generator().manual_seed(cfg.seed))
-    out_dir = Path(cfg.out_dir) if cfg.get("out_dir") else run_dir_of(ckpt_path.resolve()) / "samples"
-    paths = save_pictures(draw_all(system, x, labels, z, cfg.n_images, when=f"from {ckpt_path.name}", label=label), out_dir)
-    log.info("Written: %s", ", ".join(str(p) for p in paths))
-    return paths
-
-
-def check_label(label, model, train_cfg) -> int | None:
-    """sample.py's label=: a class of a conditional model, or None."""
-    from vae.errors import ConfigError, check_int
-
-    if label is None:
-        return None
-    if not model.classes:
-        family = train_cfg.family._target_.split(".")[-2]
-        raise ConfigError(f"label={label} needs a conditional model (family=cvae), but this checkpoint is family={family}: drop label=")
-    if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < model.classes:
-        raise ConfigError(f"label={label} is invalid: this model knows labels 0 to {model.classes - 1}")
-    return check_int("label", label, 0)

@@ -21,17 +21,18 @@ from vae.errors import (
     trainer_refusal,
     trainer_type_error,
 )
-from vae.evaluation import evaluate_test_split, format_table
+from vae.evaluation import evaluate_test_split
 from vae.files import write_json
 from vae.loggers import report_results
 from vae.metrics.suite import check_metrics, judge
 from vae.report import write_report
-from vae.resume import checkpoint_step, starting_checkpoint, stop_on_sigterm, stop_testing_on_sigterm
+from vae.resume import checkpoint_step, starting_checkpoint
 from vae.run_folder import hold, record, restored_unless_it_trains
+from vae.sigterm import stop_on_sigterm, stop_testing_on_sigterm
 from vae.system import needs_lightnings_step
+from vae.table import format_table
 
 log = logging.getLogger(__name__)
-logging.getLogger("lightning").handlers.clear()  # its own console handler doubles every line under Hydra's
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -40,6 +41,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     Everything a user can get wrong is checked before the run folder is written to: a run that
     fails its checks (a resume among them) leaves the folder as it was.
     """
+    logging.getLogger("lightning").handlers.clear()  # its own console handler doubles every line under Hydra's
     run_dir = Path(cfg.paths.output_dir)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
