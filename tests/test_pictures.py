@@ -152,14 +152,18 @@ def test_code_scatter_colours_points_by_label():
     assert (31, 119, 180) in colours and (23, 190, 207) in colours  # tab10's first and last colours
 
 
-def test_the_fixed_test_images_are_the_first_of_the_test_split_with_their_labels():
+def test_the_fixed_test_images_are_the_first_of_the_test_split_with_their_labels(tmp_path):
     """Training's pictures, sample.py's and vae.draw_pictures' all take their test images from here."""
-    images, labels = torch.randint(0, 256, (5, 1, 4, 4), dtype=torch.uint8), torch.arange(5)
-    x, y = fixed_test_images({"test": (images, labels)}, 3, torch.device("cpu"))
+    from hydra.utils import instantiate
+
+    data = instantiate(make_config(tmp_path, ["data.test_size=5"]).data)
+    data.setup("test")
+    images, labels = data.splits["test"]
+    x, y = fixed_test_images(data, 3, torch.device("cpu"))
     assert x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1
     torch.testing.assert_close(x * 255, images[:3].float())
     assert torch.equal(y, labels[:3])
-    x, y = fixed_test_images({"test": (images, labels)}, 1000, torch.device("cpu"))  # more than the split holds
+    x, y = fixed_test_images(data, 1000, torch.device("cpu"))  # more than the split holds
     assert len(x) == len(y) == 5
 
 
