@@ -76,13 +76,6 @@ BAD_CALLS = {
 }
 
 
-@pytest.mark.parametrize("case", BAD_CALLS)
-def test_bad_input_to_the_api_is_one_line_naming_the_argument(plain, case):
-    call, expected = BAD_CALLS[case]
-    message = refusal(lambda: call(plain))
-    assert re.fullmatch(expected, message), message
-
-
 def test_what_the_readme_allows_is_taken(plain):
     ends = torch.zeros(2, 1, 28, 28).index_fill_(3, torch.tensor([0]), 1.0)  # exactly 0 and 1
     assert vae.encode(plain, ends).shape == (2, 20)
@@ -118,10 +111,14 @@ CONDITIONAL_REFUSALS = {
 }
 
 
-@pytest.mark.parametrize("case", CONDITIONAL_REFUSALS)
-def test_a_conditional_model_needs_good_labels(conditional, case):
-    call, expected = CONDITIONAL_REFUSALS[case]
-    message = refusal(lambda: call(conditional))
+REFUSALS = {**{case: ("plain", *c) for case, c in BAD_CALLS.items()}, **{case: ("conditional", *c) for case, c in CONDITIONAL_REFUSALS.items()}}
+
+
+@pytest.mark.parametrize("case", REFUSALS)
+def test_bad_input_to_the_api_is_one_line_naming_the_argument(request, case):
+    """Counts, seeds, shapes, ranges and NaN on the plain model; labels on the conditional one."""
+    model, call, expected = REFUSALS[case]
+    message = refusal(lambda: call(request.getfixturevalue(model)))
     assert re.fullmatch(expected, message), message
 
 

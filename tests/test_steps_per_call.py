@@ -36,6 +36,11 @@ def rows(run_dir: Path) -> list[dict]:
         return [{k: v for k, v in row.items() if "epoch_time" not in k and "samples_per_s" not in k} for row in csv.DictReader(file)]
 
 
+def figures(results: dict) -> dict:
+    """The measured results, without the checkpoint's path (each run has its own folder)."""
+    return {name: value for name, value in results.items() if name != "checkpoint"}
+
+
 def last(run_dir: Path) -> dict:
     return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
 
@@ -65,7 +70,7 @@ def test_four_steps_per_call_train_as_one_step_per_call(tmp_path, schedule):
     results = {s: train(make_config(tmp_path / s, [*RUN, *SCHEDULES[schedule], f"steps_per_call={s}"])) for s in ("1", "4")}
     assert last(tmp_path / "4")["global_step"] == 14
     assert_same_training(tmp_path / "4", tmp_path / "1")
-    assert results["4"] == results["1"]
+    assert figures(results["4"]) == figures(results["1"])
     assert [r["step"] for r in rows(tmp_path / "4") if r["train/loss"]] == ["2", "5", "8", "11"]  # every 3 steps
 
 
