@@ -13,7 +13,7 @@ import torch
 
 from conftest import TINY, make_config
 from vae.errors import ConfigError, RunStopped, TrainingDiverged
-from vae.system import steps_per_call
+from vae.steps_per_call import resolve as steps_per_call
 from vae.training import train
 
 RUN = [  # 7 batches an epoch, logs every 3 steps, a checkpoint every 5: calls of 4 must end at all of them
