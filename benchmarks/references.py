@@ -293,13 +293,14 @@ def alternated(args) -> None:
         config = OmegaConf.to_container(compose([*args.overrides, f"steps_per_call={steps_per_call}"]), resolve=True)
         trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                             enable_model_summary=False, num_sanity_val_steps=0, accelerator=device.type,
-                            precision=args.precision, log_every_n_steps=cfg.trainer.log_every_n_steps)  # fmt: skip
+                            precision=args.precision, log_every_n_steps=cfg.trainer.log_every_n_steps,
+                            limit_train_batches=steps, limit_val_batches=0)  # fmt: skip
         system = VAE(config)
         if cfg.model.get("compile"):
             system.compile_maths()
         sync(device)
         start = time.perf_counter()
-        trainer.fit(system, train_dataloaders=loader())
+        trainer.fit(system, datamodule=data)  # the system reads its data module's splits; batches of the same size
         sync(device)
         return (time.perf_counter() - start) / steps * 1e3
 

@@ -16,7 +16,13 @@ from torch import Tensor
 from vae import steps_per_call
 from vae.assemble import build_model, build_objective
 from vae.checkpoints import load_checkpoint
-from vae.compat import HOOK_NAME, carry_step_count, should_write_step_logs, spare_cuda_probes
+from vae.compat import (
+    HOOK_NAME,
+    carry_step_count,
+    log_without_needless_moves,
+    should_write_step_logs,
+    spare_cuda_probes,
+)
 from vae.errors import ConfigError, TrainingDiverged, divergence_message
 from vae.optim import optimizers
 
@@ -75,6 +81,7 @@ class System(L.LightningModule):
 
     def setup(self, stage: str) -> None:
         spare_cuda_probes()  # without a GPU, Lightning's setting makes torch probe for one at every optimiser step
+        log_without_needless_moves()  # each self.log would rebuild the metric's state on the device it is on
         self.trainer.datamodule.setup(stage)  # done already by Lightning: a no-op, said here for what follows
         self.objective.setup(len(self.trainer.datamodule.splits["train"][0]))  # beta-TCVAE's estimator needs N
         if self.model.classes:  # once, not a sync per step
