@@ -176,11 +176,13 @@ def train_bench(args) -> None:
 
     print(f"\nwhole training epochs, {args.repeats} rounds of {args.epochs} epochs; each figure a median over rounds "
           f"(each round's own: the median of its epochs); ratios: the median of the per-round ratios (min-max)")
-    print(f"{'':16s} {'s/epoch':>8s} {'steps/s':>8s} {'peak MiB':>9s} {'test -ELBO':>11s}  {head} / this")
+    print(f"{'':16s} {'s/epoch':>8s} {'steps/s':>8s} {'peak MiB':>9s} {'test -ELBO':>11s}")
     for name in names:
-        vs = "" if name == head else spread(ratios(head, name))
         print(f"{name:16s} {statistics.median(epoch[name]):8.3f} {batches / statistics.median(epoch[name]):8.1f} "
-              f"{median_of(results[name], 'peak_mib'):9,.0f} {median_of(results[name], 'neg_elbo'):11.2f}  {vs}")  # fmt: skip
+              f"{median_of(results[name], 'peak_mib'):9,.0f} {median_of(results[name], 'neg_elbo'):11.2f}")  # fmt: skip
+    print(f"{'project / this':16s} " + " ".join(f"{name:>19s}" for name in REFERENCES))
+    for project_run in names[: len(settings)]:
+        print(f"{project_run:16s} " + " ".join(f"{spread(ratios(project_run, name)):>19s}" for name in REFERENCES))
     print(f"{'floor':16s} {statistics.median(floor['epoch_s']):8.3f}  (the layers {floor['layers_epoch_s']:.3f} s/epoch, "
           f"{floor['layers']} layer calls a step; fused Adam {floor['adam_epoch_s']:.3f})")  # fmt: skip
     for other in names[1 : len(settings)]:
@@ -206,6 +208,8 @@ def train_bench(args) -> None:
         key = name.replace("project spc=", "spc")
         figures |= {f"{key}_epoch_s": statistics.median(epoch[name]), f"ratio_{key}": statistics.median(ratios(head, name)),
                     f"ratio_{key}_min": min(ratios(head, name)), f"ratio_{key}_max": max(ratios(head, name))}  # fmt: skip
+    for other in names[1 : len(settings)]:
+        figures[f"ratio_{other.replace('project spc=', 'spc')}_naive"] = statistics.median(ratios(other, "naive"))
     print(" ".join(f"{key}={value:.4f}" for key, value in figures.items()))
 
 
