@@ -58,9 +58,13 @@ def log_without_needless_moves() -> None:
 def all_on(attributes: dict, device: torch.device) -> bool:
     """Whether every tensor among these attributes, and one level into their dicts, lists and tuples, is on `device`."""
     for value in attributes.values():
-        inner = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else (value,)
-        if any(isinstance(v, torch.Tensor) and v.device != device for v in inner):
-            return False
+        if isinstance(value, torch.Tensor):
+            if value.device != device:
+                return False
+        elif isinstance(value, (dict, list, tuple)) and value:
+            for inner in value.values() if isinstance(value, dict) else value:
+                if isinstance(inner, torch.Tensor) and inner.device != device:
+                    return False
     return True
 
 
