@@ -1,17 +1,19 @@
 """What the framework costs over hand-written loops: `make bench` (`EPOCHS=3` to shorten), `make bench-overhead`,
-`make bench-resnet`, `make bench-eval`.
+`make bench-resnet`, `make bench-eval`, `make bench-step`.
 
-Trains one model through `src/train.py` (the real entry point, in a subprocess) and through three
-references from `references.py`, each in its own process, alternating, on the same tensors, seeds and
-batch order: the naive raw loop (pytorch/examples: default Adam, eager), the best raw loop (fused Adam,
-compiled loss) and the floor (the step's layers and the optimiser update timed alone). Models:
+Trains one model through `src/train.py` (the real entry point, in a subprocess) and through the references of
+`references.py`, each in its own process, on the same tensors, seeds and batch size: the naive raw loop
+(pytorch/examples: default Adam, eager), the best raw loop (fused Adam, compiled loss) and, when `pythae` is
+installed, the widest peer's own trainer on the same nets. Models:
   mlp:    the pytorch/examples VAE (784-400-20, batch 128, Adam 1e-3, Bernoulli) on full MNIST;
   tiny:   latent 2, hidden 8: almost no arithmetic, so the time per step is the host's overhead;
   resnet: model=resnet on 32x32 colour images (CIFAR-10 when present, else random images of its shape).
-Prints the median seconds per epoch of each, the ratios, the test -ELBO, the whole process split into
-start-up, training and closing (test and log p(x)), and a profile of the project's step. `--eval` times
-log p(x) with k = 5000 on the test digits against the same decoder passes written by hand.
-The last line is machine-readable.
+The protocol: `--repeats` rounds, each training the project (each `--steps-per-call` setting: `1,auto` measures
+what several steps a call gain) and each reference once, whole epochs, in an order that rotates; every ratio is
+the median of the per-round ratios, printed with its range. Also: test -ELBO, peak memory, the floor (the step's
+layers and optimiser alone), Lightning's SimpleProfiler per step, and the whole process split into start-up,
+training and closing. `--eval` times log p(x) with k = 5000 against the same decoder passes written by hand;
+`--alternated` times the training step alone in one process (a diagnosis). The last line is machine-readable.
 """
 
 import argparse
