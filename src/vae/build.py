@@ -8,7 +8,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
-from vae import steps_per_call
+import vae.steps_per_call as steps_per_call
 from vae.checkpoints import AtomicCheckpointIO, checkpoint_config, describe, load_checkpoint
 from vae.errors import ConfigError
 from vae.system import VAE

@@ -13,7 +13,7 @@ import torch
 from omegaconf import OmegaConf
 from torch import Tensor
 
-from vae import steps_per_call
+import vae.steps_per_call as steps_per_call
 from vae.assemble import build_model, build_objective
 from vae.checkpoints import load_checkpoint
 from vae.compat import (

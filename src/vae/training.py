@@ -10,7 +10,7 @@ import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from vae import steps_per_call
+import vae.steps_per_call as steps_per_call
 from vae.assemble import check_new_run
 from vae.build import build_system, build_trainer
 from vae.errors import (
