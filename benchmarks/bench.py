@@ -1,21 +1,24 @@
 """What the framework costs over hand-written loops: `make bench` (`EPOCHS=3` to shorten), `make bench-overhead`,
-`make bench-resnet`, `make bench-eval`.
+`make bench-resnet`, `make bench-eval`, `make bench-step`.
 
-Trains one model through `src/train.py` (the real entry point, in a subprocess) and through three
-references from `references.py`, each in its own process, alternating, on the same tensors, seeds and
-batch order: the naive raw loop (pytorch/examples: default Adam, eager), the best raw loop (fused Adam,
-compiled loss) and the floor (the step's layers and the optimiser update timed alone). Models:
+Trains one model through `src/train.py` (the real entry point, in a subprocess) and through the references of
+`references.py`, each in its own process, on the same tensors, seeds and batch size: the naive raw loop
+(pytorch/examples: default Adam, eager), the best raw loop (fused Adam, compiled loss) and, when `pythae` is
+installed, the widest peer's own trainer on the same nets. Models:
   mlp:    the pytorch/examples VAE (784-400-20, batch 128, Adam 1e-3, Bernoulli) on full MNIST;
   tiny:   latent 2, hidden 8: almost no arithmetic, so the time per step is the host's overhead;
   resnet: model=resnet on 32x32 colour images (CIFAR-10 when present, else random images of its shape).
-Prints the median seconds per epoch of each, the ratios, the test -ELBO, the whole process split into
-start-up, training and closing (test and log p(x)), and a profile of the project's step. `--eval` times
-log p(x) with k = 5000 on the test digits against the same decoder passes written by hand.
-The last line is machine-readable.
+The protocol: `--repeats` rounds, each training the project (each `--steps-per-call` setting: `1,auto` measures
+what several steps a call gain) and each reference once, whole epochs, in an order that rotates; every ratio is
+the median of the per-round ratios, printed with its range. Also: test -ELBO, peak memory, the floor (the step's
+layers and optimiser alone), Lightning's SimpleProfiler per step, and the whole process split into start-up,
+training and closing. `--eval` times log p(x) with k = 5000 against the same decoder passes written by hand;
+`--alternated` times the training step alone in one process (a diagnosis). The last line is machine-readable.
 """
 
 import argparse
 import csv
+import importlib.util
 import json
 import os
 import platform
@@ -31,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "datasets"
 VAL_SIZE = 100  # held out to pick the best epoch; pytorch/examples trains on all 60,000
-REFERENCES = ("naive", "best", "floor")
+REFERENCES = ("naive", "best", *(["pythae"] if importlib.util.find_spec("pythae") else []))  # alternated with the project
 
 
 def run_measured(cmd: list[str]) -> tuple[str, float, float, float]:
@@ -56,7 +59,8 @@ def model_overrides(args, tmp: Path) -> list[str]:
                     "data.channels=3", f"data.val_size={VAL_SIZE}", "data.test_size=500"]  # fmt: skip
         return ["model=resnet", "likelihood=bernoulli", "nll_samples=1", *data]  # log p(x): make bench-eval
     tiny = ["latent=2", "model.hidden=[8]"] if args.model == "tiny" else []
-    return ["data=mnist", *data, *tiny]
+    nll = [f"nll_samples={args.nll_samples}"] if args.nll_samples else []  # the closing log p(x), for all alike
+    return ["data=mnist", *data, *tiny, *nll]
 
 
 def random_images(folder: Path, n: int) -> Path:
@@ -76,10 +80,9 @@ def common(args, seed: int) -> list[str]:
             f"model.compile={str(args.compile).lower()}"]  # fmt: skip
 
 
-def project(args, overrides: list[str], out_dir: Path, seed: int, extra: list[str] = ()) -> dict:
+def project(args, overrides: list[str], out_dir: Path, seed: int, steps_per_call: str) -> dict:
     cmd = [sys.executable, str(ROOT / "src" / "train.py"), *overrides, *common(args, seed),
-           f"trainer.max_epochs={args.epochs}", f"hydra.run.dir={out_dir}", f"steps_per_call={args.steps_per_call}",
-           *extra]  # fmt: skip
+           f"trainer.max_epochs={args.epochs}", f"hydra.run.dir={out_dir}", f"steps_per_call={steps_per_call}"]  # fmt: skip
     _, peak_mib, wall, started = run_measured(cmd)
     with open(out_dir / "metrics.csv") as f:
         epoch_s = [float(r["train/epoch_time"]) for r in csv.DictReader(f) if r.get("train/epoch_time")]
@@ -108,7 +111,7 @@ def reference(args, loop: str, overrides: list[str], seed: int) -> dict:
     return result | {"peak_mib": peak_mib, "wall_s": wall}
 
 
-def profile(args, overrides: list[str], tmp: Path, steps: int = 100) -> list[tuple[str, float]]:
+def profile(args, overrides: list[str], tmp: Path, steps_per_call: str, steps: int = 100) -> list[tuple[str, float]]:
     """Lightning's SimpleProfiler over `steps` training steps: (action, ms per step) of the per-step actions."""
     out_dir = tmp / "profile"
     extra = ["trainer.max_epochs=1", f"+trainer.limit_train_batches={steps}", "+trainer.limit_val_batches=1",
@@ -116,7 +119,7 @@ def profile(args, overrides: list[str], tmp: Path, steps: int = 100) -> list[tup
              "+trainer.profiler._target_=lightning.pytorch.profilers.SimpleProfiler",
              f"+trainer.profiler.dirpath={out_dir}", "+trainer.profiler.filename=profile"]  # fmt: skip
     cmd = [sys.executable, str(ROOT / "src" / "train.py"), *overrides, *common(args, args.seed),
-           f"hydra.run.dir={out_dir}", f"steps_per_call={args.steps_per_call}", *extra]  # fmt: skip
+           f"hydra.run.dir={out_dir}", f"steps_per_call={steps_per_call}", *extra]  # fmt: skip
     run_measured(cmd)
     table = [[c.strip() for c in line.strip().strip("|").split("|")]
              for line in (out_dir / "fit-profile.txt").read_text().splitlines()]  # fmt: skip
@@ -132,60 +135,84 @@ def median_of(runs: list[dict], key: str) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def spread(values: list[float]) -> str:
+    """The median of `values` with their range: `1.07 (0.98-1.19)`."""
+    return f"{statistics.median(values):.3f} ({min(values):.2f}-{max(values):.2f})"
+
+
 def train_bench(args) -> None:
-    results = {name: [] for name in ("project", *REFERENCES)}
+    """Whole training epochs, alternated: each round runs the project (each `--steps-per-call` setting) and each
+    reference once, in its own process, in an order that rotates from round to round; the headline is the median
+    of the per-round ratios, so the machine's drift between rounds cancels and its spread shows."""
+    settings = args.steps_per_call.split(",")
+    names = [f"project spc={s}" for s in settings] + list(REFERENCES)
+    results: dict[str, list[dict]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         overrides = model_overrides(args, tmp)
         print("overrides: " + " ".join(overrides), flush=True)
-        for repeat in range(args.repeats):  # alternate, so drift in the machine's speed hits all of them
-            seed = args.seed + repeat  # the same seed for all; the -ELBO is a median over seeds
-            for loop in REFERENCES:
-                results[loop].append(reference(args, loop, overrides, seed))
-            results["project"].append(project(args, overrides, tmp / f"run{repeat}", seed))
-            print(f"repeat {repeat + 1}/{args.repeats}: " + "  ".join(
-                f"{name} {statistics.median(r[-1]['epoch_s']):.3f}" for name, r in results.items()) + " s/epoch",
-                flush=True)  # fmt: skip
-        steps = profile(args, overrides, tmp)
+        for repeat in range(args.repeats):
+            seed = args.seed + repeat  # the same seed for all in a round; the -ELBO is a median over seeds
+            order = names[repeat % len(names) :] + names[: repeat % len(names)]  # no one always runs first or last
+            for name in order:
+                if name.startswith("project"):
+                    spc = name.split("=")[1]
+                    run = project(args, overrides, tmp / f"run{repeat}-{spc}", seed, steps_per_call=spc)
+                else:
+                    run = reference(args, name, overrides, seed)
+                results[name].append(run)
+            print(f"round {repeat + 1}/{args.repeats} ({time.strftime('%H:%M:%S')}, load {os.getloadavg()[0]:.2f}): "
+                  + "  ".join(f"{name} {statistics.median(r[-1]['epoch_s']):.3f}" for name, r in results.items())
+                  + " s/epoch", flush=True)  # fmt: skip
+        floor = reference(args, "floor", overrides, args.seed)  # what the hardware needs: a diagnosis, not a round
+        steps = profile(args, overrides, tmp, settings[0])
     n_train = {"resnet": args.images - 600}.get(args.model, 60000 - VAL_SIZE)
     if args.model == "resnet" and "data=cifar10" in overrides:
         n_train = 50000 - VAL_SIZE
-    s = {name: {k: median_of(runs, k) for k in ("epoch_s", "peak_mib", "neg_elbo", "startup_s", "closing_s", "wall_s")}
-         for name, runs in results.items()}  # fmt: skip
-    print(f"\n{'':8s} {'s/epoch':>8s} {'samples/s':>10s} {'steps/s':>8s} {'peak MiB':>9s} {'test -ELBO':>11s}")
     batches = -(-n_train // 128)
-    for name, f in s.items():
-        print(f"{name:8s} {f['epoch_s']:8.3f} {n_train / f['epoch_s']:10,.0f} {batches / f['epoch_s']:8.1f} "
-              f"{f['peak_mib']:9,.0f} {f['neg_elbo']:11.2f}")  # fmt: skip
-    ratios = {f"ratio_{name}": s["project"]["epoch_s"] / s[name]["epoch_s"] for name in REFERENCES}
-    print("project / " + ", ".join(f"{name} {ratios[f'ratio_{name}']:.3f}" for name in REFERENCES))
-    floor = results["floor"][-1]
-    print(f"floor: the layers {floor['layers_epoch_s']:.3f} s/epoch ({floor['layers']} layer calls a step), "
-          f"fused Adam {floor['adam_epoch_s']:.3f} s/epoch")  # fmt: skip
-    print(f"where the project's step goes ({1e3 * s['project']['epoch_s'] / batches:.2f} ms): floor "
-          f"{1e3 * s['floor']['epoch_s'] / batches:.2f}, best loop's other ops "
-          f"{1e3 * (s['best']['epoch_s'] - s['floor']['epoch_s']) / batches:.2f}, the framework and the project's "
-          f"extra ops {1e3 * (s['project']['epoch_s'] - s['best']['epoch_s']) / batches:.2f} ms")  # fmt: skip
-    per = "step" if args.steps_per_call == "1" else f"call, steps_per_call={args.steps_per_call}"
-    print(f"profile of the project (Lightning's SimpleProfiler, ms per {per}, nested actions overlap):")
+    epoch = {name: [statistics.median(r["epoch_s"]) for r in runs] for name, runs in results.items()}
+    head = names[0]
+
+    def ratios(a: str, b: str) -> list[float]:
+        return [x / y for x, y in zip(epoch[a], epoch[b])]
+
+    print(f"\nwhole training epochs, {args.repeats} rounds of {args.epochs} epochs; each figure a median over rounds "
+          f"(each round's own: the median of its epochs); ratios: the median of the per-round ratios (min-max)")
+    print(f"{'':16s} {'s/epoch':>8s} {'steps/s':>8s} {'peak MiB':>9s} {'test -ELBO':>11s}")
+    for name in names:
+        print(f"{name:16s} {statistics.median(epoch[name]):8.3f} {batches / statistics.median(epoch[name]):8.1f} "
+              f"{median_of(results[name], 'peak_mib'):9,.0f} {median_of(results[name], 'neg_elbo'):11.2f}")  # fmt: skip
+    print(f"{'project / this':16s} " + " ".join(f"{name:>19s}" for name in REFERENCES))
+    for project_run in names[: len(settings)]:
+        print(f"{project_run:16s} " + " ".join(f"{spread(ratios(project_run, name)):>19s}" for name in REFERENCES))
+    print(f"{'floor':16s} {statistics.median(floor['epoch_s']):8.3f}  (the layers {floor['layers_epoch_s']:.3f} s/epoch, "
+          f"{floor['layers']} layer calls a step; fused Adam {floor['adam_epoch_s']:.3f})")  # fmt: skip
+    for other in names[1 : len(settings)]:
+        gain = [1 - r for r in ratios(other, head)]
+        print(f"{other} against {head}: epochs {100 * statistics.median(gain):+.1f}% shorter "
+              f"(per round {' '.join(f'{100 * g:+.1f}' for g in gain)}%)")  # fmt: skip
+    per = "step" if settings[0] == "1" else f"call, steps_per_call={settings[0]}"
+    print(f"profile of {head} (Lightning's SimpleProfiler, ms per {per}, nested actions overlap):")
     for action, ms in steps[:12]:
         print(f"  {ms:7.3f}  {action}")
+    s = {name: {k: median_of(runs, k) for k in ("epoch_s", "startup_s", "closing_s", "wall_s")}
+         for name, runs in results.items()}  # fmt: skip
     print(f"whole process, {args.epochs} epochs (s): start-up, training, closing (test, log p(x) k=nll_samples), all")
-    for name in ("project", "naive", "best"):
+    for name in (head, "naive", "best"):
         f = s[name]
-        print(f"  {name:8s} {f['startup_s']:6.2f} {f['wall_s'] - f['startup_s'] - f['closing_s']:7.2f} "
+        print(f"  {name:16s} {f['startup_s']:6.2f} {f['wall_s'] - f['startup_s'] - f['closing_s']:7.2f} "
               f"{f['closing_s']:6.2f} {f['wall_s']:7.2f}")  # fmt: skip
-    process_ratio = s["project"]["wall_s"] / s["naive"]["wall_s"]
-    answer = {flag: run_measured([sys.executable, str(ROOT / "src" / "train.py"), *flag.split()])[2]
-              for flag in ("--help", "--cfg job")}  # fmt: skip
-    print("command line without a run: " + ", ".join(f"{flag} {t:.2f} s" for flag, t in answer.items()))
-    print(f"whole process project / naive: {process_ratio:.3f}")
-    print(f"project_epoch_s={s['project']['epoch_s']:.4f} floor_epoch_s={s['floor']['epoch_s']:.4f} "
-          f"ratio={ratios['ratio_floor']:.3f} naive_epoch_s={s['naive']['epoch_s']:.4f} "
-          f"best_epoch_s={s['best']['epoch_s']:.4f} ratio_naive={ratios['ratio_naive']:.3f} "
-          f"ratio_best={ratios['ratio_best']:.3f} process_ratio={process_ratio:.3f} "
-          f"step_ms={1e3 * s['project']['epoch_s'] / batches:.3f} naive_step_ms={1e3 * s['naive']['epoch_s'] / batches:.3f} "
-          f"test_neg_elbo={s['project']['neg_elbo']:.2f} naive_test_neg_elbo={s['naive']['neg_elbo']:.2f}")  # fmt: skip
+    process_ratio = statistics.median(r["wall_s"] / n["wall_s"] for r, n in zip(results[head], results["naive"]))
+    print(f"whole process {head} / naive: {process_ratio:.3f} (median of rounds)")
+    figures = {"epoch_s": statistics.median(epoch[head]), "process_ratio": process_ratio,
+               "step_ms": 1e3 * statistics.median(epoch[head]) / batches, "test_neg_elbo": median_of(results[head], "neg_elbo")}  # fmt: skip
+    for name in names[1:]:
+        key = name.replace("project spc=", "spc")
+        figures |= {f"{key}_epoch_s": statistics.median(epoch[name]), f"ratio_{key}": statistics.median(ratios(head, name)),
+                    f"ratio_{key}_min": min(ratios(head, name)), f"ratio_{key}_max": max(ratios(head, name))}  # fmt: skip
+    for other in names[1 : len(settings)]:
+        figures[f"ratio_{other.replace('project spc=', 'spc')}_naive"] = statistics.median(ratios(other, "naive"))
+    print(" ".join(f"{key}={value:.4f}" for key, value in figures.items()))
 
 
 def eval_bench(args) -> None:
@@ -242,7 +269,10 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="torch.compile the project and the naive loop too")
     parser.add_argument("--seed", type=int, default=0, help="the first repeat's seed; repeat r uses seed + r")
     parser.add_argument("--images", type=int, default=None, help="eval: test images (10000); resnet: random images (5600)")
-    parser.add_argument("--steps-per-call", default="auto", help="the project's steps_per_call (auto: 10)")
+    parser.add_argument("--steps-per-call", default="auto",
+                        help="the project's steps_per_call (auto: 10); several, comma-separated (1,auto), each run every "
+                             "round, the first as the headline, the others' gain over it printed")  # fmt: skip
+    parser.add_argument("--nll-samples", type=int, default=None, help="k of the closing log p(x) (default: the config's)")
     parser.add_argument("--k", type=int, default=5000, help="eval: importance samples per image")
     args = parser.parse_args()
     args.data_dir = str(Path(args.data_dir).resolve())

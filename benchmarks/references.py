@@ -3,6 +3,8 @@
   naive: the loop pytorch/examples writes: default Adam, an eager loss, `zero_grad` / `backward` / `step`;
   best:  the fastest loop we can write that computes the same thing: fused Adam, the loss under
          `torch.compile`, gradients set to None, no host sync per step;
+  pythae: the widest peer's own trainer (pythae's `BaseTrainer` and `VAE`, BCE on sigmoid outputs, Adam),
+         on the same nets, data and batch size: what a user of that library runs (needs `pythae`);
   floor: the step's layers alone (matrix multiplies and convolutions with their bias adds, forward and
          backward, each layer timed on its own) plus one fused Adam update: what the hardware needs;
   alternated: the training step alone, in one process: the project through Lightning (one and
@@ -19,6 +21,7 @@ Bernoulli ELBO with a diagonal Gaussian q(z|x) and N(0, I) prior (Kingma & Welli
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -65,6 +68,9 @@ def setup(args):
 
     data = instantiate(cfg.data)
     data.setup()
+    # importing the data module imported Lightning, which sets this; the plain PyTorch scripts these loops stand
+    # for have not got it, and with it torch loads NVML at every optimiser step on a machine without a GPU
+    os.environ.pop("PYTORCH_NVML_BASED_CUDA_CHECK", None)
     device = torch.device(args.device if args.device != "auto" else "cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(args.seed)
     nets = Nets(cfg, data.shape).to(device)
@@ -126,6 +132,62 @@ def train_loop(args, best: bool) -> None:
         "epoch_s": epoch_s, "neg_elbo": test.mean().item(), "nll": -log_px.mean().item(), "val_neg_elbo": val,
         "started": started, "trained": trained, "ended": time.time(),
     }))  # fmt: skip
+
+
+def pythae_loop(args) -> None:
+    """pythae's trainer on the project's nets: seconds per training epoch (its `train_step`), test -ELBO."""
+    import tempfile
+
+    from pythae.data.datasets import BaseDataset
+    from pythae.models import VAE, VAEConfig
+    from pythae.models.base.base_utils import ModelOutput
+    from pythae.models.nn import BaseDecoder, BaseEncoder
+    from pythae.trainers import BaseTrainer, BaseTrainerConfig
+
+    cfg, data, device, nets, _ = setup(args)
+
+    class Encoder(BaseEncoder):
+        def __init__(self):
+            super().__init__()
+            self.encoder, self.head = nets.encoder, nets.head
+
+        def forward(self, x):
+            mu, logvar = self.head(self.encoder(x)).chunk(2, dim=1)  # (B, D) each
+            return ModelOutput(embedding=mu, log_covariance=logvar)
+
+    class Decoder(BaseDecoder):
+        def __init__(self):
+            super().__init__()
+            self.decoder = nets.decoder
+
+        def forward(self, z):
+            return ModelOutput(reconstruction=torch.sigmoid(self.decoder(z)))  # pythae's BCE takes probabilities
+
+    model = VAE(VAEConfig(input_dim=tuple(data.shape), latent_dim=cfg.latent, reconstruction_loss="bce"),
+                encoder=Encoder(), decoder=Decoder())  # fmt: skip
+    splits = {name: BaseDataset(x.float() / 255, y) for name, (x, y) in data.splits.items()}
+    with tempfile.TemporaryDirectory() as out:
+        config = BaseTrainerConfig(output_dir=out, num_epochs=args.epochs, learning_rate=cfg.optimizer.lr,
+                                   per_device_train_batch_size=data.batch_size, per_device_eval_batch_size=data.batch_size,
+                                   no_cuda=device.type != "cuda", seed=args.seed)  # fmt: skip
+        trainer = BaseTrainer(model, splits["train"], eval_dataset=splits["val"], training_config=config)
+        epoch_s, train_step = [], trainer.train_step
+
+        def timed_step(epoch):
+            sync(device)
+            start = time.perf_counter()
+            loss = train_step(epoch)  # its whole training epoch: its loader, its step, its per-step loss.item()
+            sync(device)
+            epoch_s.append(time.perf_counter() - start)
+            return loss
+
+        trainer.train_step = timed_step
+        trainer.train()
+    model.eval()
+    test_x = data.splits["test"][0].to(device)
+    with torch.no_grad():
+        losses = [model({"data": x}).loss * len(x) for x in batches(test_x, torch.arange(len(test_x)), data.batch_size)]
+    print(json.dumps({"epoch_s": epoch_s, "neg_elbo": (sum(losses) / len(test_x)).item()}))
 
 
 def iwae(nets: Nets, x, k: int, chunk_size: int = 8192):
@@ -231,13 +293,14 @@ def alternated(args) -> None:
         config = OmegaConf.to_container(compose([*args.overrides, f"steps_per_call={steps_per_call}"]), resolve=True)
         trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                             enable_model_summary=False, num_sanity_val_steps=0, accelerator=device.type,
-                            precision=args.precision, log_every_n_steps=cfg.trainer.log_every_n_steps)  # fmt: skip
+                            precision=args.precision, log_every_n_steps=cfg.trainer.log_every_n_steps,
+                            limit_train_batches=steps, limit_val_batches=0)  # fmt: skip
         system = VAE(config)
         if cfg.model.get("compile"):
             system.compile_maths()
         sync(device)
         start = time.perf_counter()
-        trainer.fit(system, train_dataloaders=loader())
+        trainer.fit(system, datamodule=data)  # the system reads its data module's splits; batches of the same size
         sync(device)
         return (time.perf_counter() - start) / steps * 1e3
 
@@ -269,7 +332,7 @@ def alternated(args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--loop", choices=["naive", "best", "floor", "alternated", "eval-raw", "eval-project"], required=True)
+    parser.add_argument("--loop", choices=["naive", "best", "pythae", "floor", "alternated", "eval-raw", "eval-project"], required=True)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
@@ -283,6 +346,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.loop in ("naive", "best"):
         train_loop(args, best=args.loop == "best")
+    elif args.loop == "pythae":
+        pythae_loop(args)
     elif args.loop == "floor":
         floor(args)
     elif args.loop == "alternated":

@@ -5,6 +5,8 @@ rows, the same schedule and optimiser state, across epoch ends, step checkpoints
 """
 
 import csv
+import re
+import warnings
 from pathlib import Path
 
 import lightning as L
@@ -13,7 +15,7 @@ import torch
 
 from conftest import TINY, make_config
 from vae.errors import ConfigError, RunStopped, TrainingDiverged
-from vae.system import steps_per_call
+from vae.steps_per_call import resolve as steps_per_call
 from vae.training import train
 
 RUN = [  # 7 batches an epoch, logs every 3 steps, a checkpoint every 5: calls of 4 must end at all of them
@@ -163,3 +165,13 @@ def test_auto_takes_ten_steps_a_call_unless_the_trainer_needs_its_own_step(tmp_p
 def test_auto_gives_way_to_gradient_accumulation(tmp_path):
     results = train(make_config(tmp_path, [*TINY, "+trainer.accumulate_grad_batches=2", "trainer.limit_train_batches=4"]))
     assert last(tmp_path)["global_step"] == 2 and results["test/elbo"] < 0
+
+
+def test_several_steps_per_call_show_none_of_lightnings_warnings_about_that_path(tmp_path):
+    """Lightning calls the batch-iterator step experimental ("here be dragons") and warns of checkpoints in manual
+    optimisation: nothing a user can act on, and not shown, in the Python API as on the command line."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(make_config(tmp_path, [*TINY, "steps_per_call=4"]))
+    said = [str(w.message) for w in caught]
+    assert not [m for m in said if re.search("dataloader_iter|dragons|experimental|manual optimization", m)], said

@@ -8,9 +8,10 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
+import vae.steps_per_call as steps_per_call
 from vae.checkpoints import AtomicCheckpointIO, checkpoint_config, describe, load_checkpoint
 from vae.errors import ConfigError
-from vae.system import VAE, steps_per_call
+from vae.system import VAE
 from vae.targets import trusted_by
 
 
@@ -24,11 +25,7 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
     if not cfg.trainer.get("enable_progress_bar", True):  # Lightning refuses a bar callback it was told to hide
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     loggers = [instantiate(c) for c in cfg.get("logger", {}).values() if c]
-    settings = cfg.trainer
-    if steps_per_call(cfg) > 1:  # the system clips in its own steps; Lightning refuses to in manual mode
-        clipping = ("gradient_clip_val", "gradient_clip_algorithm")
-        resolved = OmegaConf.to_container(cfg.trainer, resolve=True)
-        settings = {key: value for key, value in resolved.items() if key not in clipping}  # type: ignore[union-attr]
+    settings = steps_per_call.trainer_settings(cfg)  # with several steps a call, the system clips
     # every checkpoint file is written atomically and read with weights_only=True
     plugin = AtomicCheckpointIO(trust=trusted_by(cfg))
     return instantiate(settings, callbacks=callbacks, logger=loggers or False, plugins=[plugin])

@@ -27,8 +27,6 @@ file_log = logging.getLogger("vae.stop")  # train.log only (conf/train.yaml): th
 NOISE = ("💡 Tip:", "litlogger")  # a message holding any of these is dropped
 WARNINGS = (  # the warnings of Lightning's own code that say nothing a user can act on
     r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",  # Lightning's pytree code on torch >= 2.9
-    r".*dataloader_iter.*(experimental|step flavor).*",  # steps_per_call > 1 asks for the batch iterator on purpose
-    r"Using ModelCheckpoint with manual optimization.*",  # steps_per_call > 1 saves after the step, as one step per call does
 )
 
 
@@ -91,7 +89,9 @@ class EpochSummary(L.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         steps = outputs.get("steps", 1) if isinstance(outputs, dict) else 1  # a call may take several (steps_per_call)
-        loss = (outputs["loss"] if isinstance(outputs, dict) else outputs).detach() * steps
+        loss = (outputs["loss"] if isinstance(outputs, dict) else outputs).detach()
+        if steps != 1:
+            loss = loss * steps
         self.loss_sum = loss if self.loss_sum is None else self.loss_sum + loss  # on the device: no sync per step
         self.batches += steps
 

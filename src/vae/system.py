@@ -6,36 +6,25 @@ from the composed config alone, so `System.load_from_checkpoint(path)` works lik
 (`VAE` is its former name, kept for scripts that import it.)
 """
 
+import math
+
 import lightning as L
 import torch
 from omegaconf import OmegaConf
 from torch import Tensor
 
+import vae.steps_per_call as steps_per_call
 from vae.assemble import build_model, build_objective
 from vae.checkpoints import load_checkpoint
-from vae.compat import carry_step_count, count_another_batch, epoch_ends, should_write_step_logs, steps_before_boundary
+from vae.compat import (
+    HOOK_NAME,
+    carry_step_count,
+    log_without_needless_moves,
+    should_write_step_logs,
+    spare_cuda_probes,
+)
 from vae.errors import ConfigError, TrainingDiverged, divergence_message
 from vae.optim import optimizers
-
-AUTO_STEPS_PER_CALL = 10  # Lightning's cost per call falls to a tenth; calls end at log_every_n_steps' default 10 anyway
-
-
-def steps_per_call(config) -> int:
-    """`steps_per_call` as a number: `auto` is AUTO_STEPS_PER_CALL, or 1 where the trainer needs Lightning's own step."""
-    value = config.get("steps_per_call", 1)
-    if value != "auto":
-        return value
-    return 1 if needs_lightnings_step(config.get("trainer") or {}) else AUTO_STEPS_PER_CALL
-
-
-def needs_lightnings_step(trainer) -> str | None:
-    """Why these trainer settings must work inside Lightning's own step, if they must."""
-    if trainer.get("accumulate_grad_batches", 1) != 1:
-        return f"it cannot accumulate trainer.accumulate_grad_batches={trainer.get('accumulate_grad_batches')}"
-    if trainer.get("gradient_clip_val") and str(trainer.get("precision")).startswith("16"):
-        return (f"it cannot clip gradients under trainer.precision={trainer.get('precision')} (its loss scaler unscales "
-                "them only in Lightning's own step; trainer.precision=bf16-mixed needs no scaler)")  # fmt: skip
-    return None
 
 
 class System(L.LightningModule):
@@ -50,10 +39,13 @@ class System(L.LightningModule):
         cfg = OmegaConf.create(config)
         self.model = build_model(cfg)
         self.objective = build_objective(cfg, self.model)
-        self.steps_per_call = steps_per_call(cfg)
-        if self.steps_per_call > 1:  # Lightning hands a step that asks for `dataloader_iter` the batch iterator
-            self.automatic_optimization = False
-            self.training_step = self.training_steps
+        self.steps_per_call = steps_per_call.apply(self, cfg)  # > 1: its training step takes several (vae.steps_per_call)
+
+    def __setattr__(self, name: str, value) -> None:
+        if name == HOOK_NAME:  # Lightning sets it around every hook, ~25 times a step: skip nn.Module's checks
+            self.__dict__[name] = value
+        else:
+            super().__setattr__(name, value)
 
     @classmethod
     def load_from_checkpoint(cls, checkpoint_path, map_location=None, trust=(), **kwargs) -> "System":
@@ -88,6 +80,8 @@ class System(L.LightningModule):
         return self.model.sample(n, y, generator)
 
     def setup(self, stage: str) -> None:
+        spare_cuda_probes()  # without a GPU, Lightning's setting makes torch probe for one at every optimiser step
+        log_without_needless_moves()  # each self.log would rebuild the metric's state on the device it is on
         self.trainer.datamodule.setup(stage)  # done already by Lightning: a no-op, said here for what follows
         self.objective.setup(self.trainer.datamodule.split_size("train"))  # beta-TCVAE's estimator needs N
         labels = self.trainer.datamodule.all_labels() if self.model.classes else None  # once, not a sync per step
@@ -139,7 +133,7 @@ class System(L.LightningModule):
     def check_finite(self, loss: Tensor, terms: dict, x: Tensor) -> None:
         """Stop before a non-finite loss reaches the weights (one sync per step), naming the term that broke
         and its likely cause (the data, the KL weight, or the learning rate)."""
-        if not torch.isfinite(loss):
+        if not math.isfinite(loss.item()):  # one call; torch.isfinite and bool() are two, each with its dispatch
             means = {name: v.mean() for name, v in terms.items() if isinstance(v, Tensor)}
             term = next((name for name, value in means.items() if name != "loss" and not torch.isfinite(value)), "loss")
             lr = self.optimizers().param_groups[0]["lr"]
@@ -149,43 +143,6 @@ class System(L.LightningModule):
 
     def training_step(self, batch, batch_idx):
         return self._step(batch, "train")
-
-    def training_steps(self, dataloader_iter) -> dict:
-        """`steps_per_call` optimiser steps in one call of Lightning's loop, whose own cost per call (about
-        0.35 ms on a CPU, more on a GPU's host) a small model would otherwise pay per step.
-
-        Each step is the one automatic optimisation takes (zero_grad, backward, clipping, step, the
-        per-step schedule), and a call ends wherever Lightning acts between calls (logs, checkpoints,
-        validation, the epoch's end, SIGTERM), so those see the same steps as with one step per call.
-        """
-        trainer, optimizer = self.trainer, self.optimizers()
-        clip = self.hparams.config["trainer"].get("gradient_clip_val")
-        algorithm = self.hparams.config["trainer"].get("gradient_clip_algorithm")
-        losses, samples = [], 0
-        for i in range(steps_before_boundary(trainer, self.steps_per_call)):
-            if i:
-                if dataloader_iter.done or (trainer.received_sigterm and trainer.world_size == 1):
-                    break  # several processes finish the call alike: each took as many steps, for DDP's all-reduce
-                count_another_batch(trainer)
-            batch, _, _ = next(dataloader_iter)
-            loss = self._step(trainer.strategy.batch_to_device(batch), "train")
-            optimizer.zero_grad()
-            self.manual_backward(loss)
-            if clip:
-                self.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm=algorithm)
-            optimizer.step()
-            self.step_schedule("step")
-            losses.append(loss.detach())
-            samples += len(batch[0])
-        if epoch_ends(trainer, dataloader_iter):
-            self.step_schedule("epoch")
-        return {"loss": torch.stack(losses).mean(), "steps": len(losses), "samples": samples}
-
-    def step_schedule(self, interval: str) -> None:
-        """Step the learning-rate schedule, if it is stepped every `interval`: what Lightning does in automatic mode."""
-        schedule = self.hparams.config.get("scheduler")
-        if schedule and schedule["interval"] == interval:
-            self.lr_schedulers().step()
 
     def validation_step(self, batch, batch_idx):
         self._step(batch, "val")

@@ -10,6 +10,7 @@ import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+import vae.steps_per_call as steps_per_call
 from vae.assemble import check_new_run
 from vae.build import build_system, build_trainer
 from vae.errors import (
@@ -29,7 +30,6 @@ from vae.report import write_report
 from vae.resume import checkpoint_step, starting_checkpoint
 from vae.run_folder import hold, record, restored_unless_it_trains
 from vae.sigterm import stop_on_sigterm, stop_testing_on_sigterm
-from vae.system import needs_lightnings_step
 from vae.table import format_table
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         check_int("nll_samples", cfg.nll_samples, 0)  # 0 skips log p(x); used at the end: fail before fitting, not after
         check_int("seed", cfg.seed, 0, 2**32 - 1)  # numpy's range, which seed_everything feeds
         check_number("optimizer.lr", cfg.optimizer.get("lr", 0.0), 0.0)
-        check_steps_per_call(cfg)
+        steps_per_call.check(cfg)
         L.seed_everything(cfg.seed, workers=True, verbose=False)
         datamodule = instantiate(cfg.data)
         check_metrics(cfg.get("metrics"), datamodule)  # metrics=[...] judged at the end: fail before fitting
@@ -72,17 +72,6 @@ def train(cfg: DictConfig) -> dict[str, float]:
         with restored_unless_it_trains(run_dir, bool(cfg.get("resume")), lambda: trainer.global_step > start):
             record(run_dir, config_yaml)  # the checks passed: from here on the folder is this run's
             return fit_and_test(cfg, trainer, system, datamodule, ckpt_path, run_dir)
-
-
-def check_steps_per_call(cfg: DictConfig) -> None:
-    """`steps_per_call` > 1 takes the steps itself: the two trainer settings that work inside Lightning's step are refused
-    (`auto` gives way to them)."""
-    steps = cfg.get("steps_per_call", 1)
-    if steps != "auto" and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
-        raise ConfigError(f"steps_per_call={steps} is invalid: it must be auto or an integer >= 1")
-    reason = needs_lightnings_step(cfg.trainer)
-    if steps != "auto" and steps > 1 and reason:
-        raise ConfigError(f"steps_per_call={steps} takes its optimiser steps itself: {reason}; give steps_per_call=1")
 
 
 def buildable(cfg: DictConfig, build):

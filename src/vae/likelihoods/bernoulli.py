@@ -9,34 +9,11 @@ def bernoulli_log_likelihood(logits: Tensor, x: Tensor) -> Tensor:
     """log p(x|z) for independent Bernoulli pixels; stable for any logit size.
 
     logits, x: (B, ...) with x in [0, 1] (x may broadcast to logits) -> (B,)
+    torch's fused kernel on every device: on torch 2.14 it is also the faster one on the CPU (fwd+bwd at
+    128 x 784: 360-390 us against 405-445 for x * l - relu(l) + log(sigmoid(|l|)) by hand; docs/performance.md).
     """
-    if logits.device.type == "cpu":  # 3x faster on the CPU than torch's kernel (see `BernoulliLogProb`)
-        per_pixel = BernoulliLogProb.apply(logits, x)
-    else:  # one fused kernel: on a GPU a step is launch-bound, so fewer kernels win
-        per_pixel = -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none")
+    per_pixel = -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none")
     return per_pixel.flatten(1).sum(dim=1)
-
-
-class BernoulliLogProb(torch.autograd.Function):
-    """x * l - softplus(l) per pixel, with softplus(l) = relu(l) - log(sigmoid(|l|)).
-
-    Why: on the CPU, torch's log-sigmoid (behind `binary_cross_entropy_with_logits`) runs `log1p` without
-    vector instructions, five times slower per element than `log`; it was half of a small model's step and
-    of log p(x). sigmoid(|l|) lies in [0.5, 1], so `log` loses nothing there but terms below 6e-8 a pixel.
-    The gradient is the closed form (x - sigmoid(l)), one pass instead of autograd's chain.
-    """
-
-    @staticmethod
-    def forward(ctx, logits: Tensor, x: Tensor) -> Tensor:
-        ctx.save_for_backward(logits, x)
-        return torch.mul(x, logits).sub_(logits.clamp_min(0)).add_(torch.sigmoid(logits.abs()).log_())
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None]:
-        logits, x = ctx.saved_tensors
-        grad_logits = grad * (x - torch.sigmoid(logits)) if ctx.needs_input_grad[0] else None
-        grad_x = (grad * logits).sum_to_size(x.shape) if ctx.needs_input_grad[1] else None
-        return grad_logits, grad_x
 
 
 class Bernoulli:
