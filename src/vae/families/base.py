@@ -33,8 +33,10 @@ class Objective(Protocol):
     """What a family may ask of an objective when it checks that the two fit (vae.objectives)."""
 
     name: str
+    spelled: str
     k: int
-    needs_factorised_gaussian: bool
+    needs_gaussian_posterior: str  # why it reads Draw.gaussian; empty: it does not
+    needs_standard_normal_prior: str  # why it needs p(z) = N(0, I); empty: any prior
 
 
 class Tally(Protocol):

@@ -40,9 +40,11 @@ class Hierarchy(Family):
         return list(self.sizes)
 
     def check_objective(self, objective: Objective) -> None:
-        if objective.needs_factorised_gaussian:
+        needs = objective.needs_gaussian_posterior or objective.needs_standard_normal_prior
+        if needs:  # q(z|x) is a stack of layers, and p(z) is learned below the top layer
             raise ConfigError(
-                f"objective={objective.name} does not fit family={self.name}: its estimator of q(z) needs one Gaussian layer"
+                f"{objective.spelled} does not fit family={self.name}: {needs}, and this family's q(z|x) and p(z) "
+                "are stacks of layers; use family=vae"
             )
 
     def split(self, z: Tensor) -> list[Tensor]:

@@ -32,16 +32,13 @@ class VAEModel(Family):
         return self.posterior.latent_dim
 
     def check_objective(self, objective: Objective) -> None:
-        if objective.needs_factorised_gaussian and not self.posterior.diagonal_gaussian:
+        if objective.needs_gaussian_posterior and not self.posterior.diagonal_gaussian:
             raise ConfigError(
-                f"objective={objective.name} needs posterior=gaussian: its minibatch estimate of q(z) uses the "
-                "posterior's Gaussian density per dimension, which a flow posterior does not have"
+                f"{objective.spelled} needs posterior=gaussian: {objective.needs_gaussian_posterior}, "
+                "which a flow posterior does not have"
             )
-        if objective.needs_factorised_gaussian and not self.prior.standard_normal:
-            raise ConfigError(
-                f"objective={objective.name} needs prior=standard_normal: its dimension-wise KL needs a prior that "
-                "factorises over dimensions"
-            )
+        if objective.needs_standard_normal_prior and not self.prior.standard_normal:
+            raise ConfigError(f"{objective.spelled} needs prior=standard_normal: {objective.needs_standard_normal_prior}")
 
     def features(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """What the posterior sees: the encoder's features of x (B, F). A conditional family adds y."""

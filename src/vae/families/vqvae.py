@@ -193,6 +193,11 @@ class VQVAEModel(Family):
                 f"family=vqvae takes objective=elbo with objective.k=1, not objective={objective.name} objective.k={objective.k}: "
                 "its q(z|x) is a point mass on the nearest codes, so every draw is the same"
             )
+        if objective.needs_gaussian_posterior:
+            raise ConfigError(
+                f"{objective.spelled} does not fit family=vqvae: {objective.needs_gaussian_posterior}, and its q(z|x) "
+                "is a point mass on the nearest codes; leave objective.gradient at its default"
+            )
 
     def diagnostics(self) -> CodebookUsage:
         return CodebookUsage(self)

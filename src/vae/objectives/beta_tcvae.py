@@ -65,7 +65,8 @@ def decompose_kl(z: Tensor, mu: Tensor, logvar: Tensor, dataset_size: int) -> di
 
 class BetaTCVAE(Objective):
     name = "beta_tcvae"
-    needs_factorised_gaussian = True
+    needs_gaussian_posterior = "its minibatch estimate of q(z) uses the posterior's Gaussian density per dimension"
+    needs_standard_normal_prior = "its dimension-wise KL needs a prior that factorises over dimensions"
 
     def __init__(
         self, beta: float = 6.0, alpha: float = 1.0, gamma: float = 1.0, dataset_size: int | None = None,
