@@ -43,7 +43,7 @@ class ELBO(Objective):
         self.free_bits = check_number("objective.free_bits", free_bits, 0.0)  # nats per layer; 0: off
         self.gradient = check_gradient(gradient, "elbo", ("reparam", "stl"))
         if gradient == "stl":
-            self.needs_gaussian_posterior = "objective.gradient=stl evaluates q(z|x) with its parameters stopped"
+            self.needs_gaussian_posterior = "it evaluates q(z|x) with its parameters stopped"
             if self.free_bits:
                 raise ConfigError(f"objective.gradient=stl does not combine with objective.free_bits={free_bits}: "
                                   "the floor is per layer, the estimator per draw; give one or the other")  # fmt: skip

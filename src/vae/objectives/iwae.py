@@ -33,7 +33,7 @@ class IWAE(Objective):
                         "for an annealed bound use objective=elbo objective.k=5")  # fmt: skip
         self.gradient = check_gradient(gradient, "iwae", ESTIMATORS)
         if gradient != "reparam":
-            self.needs_gaussian_posterior = f"objective.gradient={gradient} evaluates q(z|x) with its parameters stopped"
+            self.needs_gaussian_posterior = "it evaluates q(z|x) with its parameters stopped"
 
     @property
     def spelled(self) -> str:
