@@ -21,7 +21,8 @@ def test_groups_hold_the_designed_options():
     assert options("posterior") == ["gaussian", "iaf"]
     assert options("prior") == ["mog", "standard_normal", "vamp"]
     assert options("likelihood") == ["bernoulli", "gaussian", "logistic_mixture"]
-    assert options("objective") == ["beta_tcvae", "capacity", "elbo", "iwae"]
+    assert options("objective") == ["beta_tcvae", "capacity", "ciwae", "dip_vae", "elbo", "infovae", "iwae", "miwae",
+                                    "piwae", "wae"]  # fmt: skip
     assert options("beta") == ["constant", "cyclical", "linear"]
     assert set(options("data")) >= {"mnist5k", "mnist", "fashion_mnist", "kmnist", "cifar10", "folder"}
     assert options("trainer") == ["cpu", "ddp", "default", "gpu"]

@@ -39,11 +39,18 @@ def mmd_by_loop(a: torch.Tensor, b: torch.Tensor, kernel: str, scale: float) -> 
 @pytest.mark.parametrize("kernel", ["imq", "rbf"])
 def test_mmd_is_the_u_statistic_and_vanishes_only_between_equal_distributions(kernel):
     gen = torch.Generator().manual_seed(0)
-    a, b = torch.randn(7, 3, generator=gen, dtype=torch.float64), torch.randn(7, 3, generator=gen, dtype=torch.float64) + 0.5
+    a, b = (
+        torch.randn(7, 3, generator=gen, dtype=torch.float64),
+        torch.randn(7, 3, generator=gen, dtype=torch.float64) + 0.5,
+    )
     assert float(mmd(a, b, kernel, 0.7)) == pytest.approx(mmd_by_loop(a, b, kernel, 0.7), rel=1e-10)
-    same = torch.stack([mmd(torch.randn(20, 2, generator=gen), torch.randn(20, 2, generator=gen), kernel) for _ in range(400)])
+    same = torch.stack(
+        [mmd(torch.randn(20, 2, generator=gen), torch.randn(20, 2, generator=gen), kernel) for _ in range(400)]
+    )
     assert abs(float(same.mean())) < 4 * float(same.std()) / 20  # unbiased: zero in expectation
-    shifted = torch.stack([mmd(torch.randn(20, 2, generator=gen) + 1.0, torch.randn(20, 2, generator=gen), kernel) for _ in range(50)])
+    shifted = torch.stack(
+        [mmd(torch.randn(20, 2, generator=gen) + 1.0, torch.randn(20, 2, generator=gen), kernel) for _ in range(50)]
+    )
     assert float(shifted.mean()) > 10 * float(same.std()) / 20
 
 
@@ -86,7 +93,9 @@ def test_dip_vae_penalises_the_codes_covariance_against_the_identity(kind):
     expected = torch.cov(mu.T, correction=0) + (torch.diag(logvar.exp().mean(0)) if kind == "ii" else 0)
     cov = dip_covariance(mu, logvar, kind)
     torch.testing.assert_close(cov, expected)
-    loop = sum(2.0 * cov[i, j] ** 2 for i in range(3) for j in range(3) if i != j) + sum(5.0 * (cov[i, i] - 1) ** 2 for i in range(3))
+    loop = sum(2.0 * cov[i, j] ** 2 for i in range(3) for j in range(3) if i != j) + sum(
+        5.0 * (cov[i, i] - 1) ** 2 for i in range(3)
+    )
     torch.testing.assert_close(dip_penalty(cov, 2.0, 5.0), loop)
     objective = DIPVAE(type=kind, lambda_od=2.0, lambda_d=5.0, schedule=Constant(1.0))
     terms = objective(draw, 0)
@@ -129,7 +138,9 @@ def test_piwae_gives_the_decoder_the_iwae_gradient_and_the_encoder_the_miwae_gra
 def test_dreg_keeps_the_decoder_gradient_and_the_encoder_gradient_in_expectation_with_less_variance():
     replicas, k = 4000, 8
     (mu, logvar), theta, _ = encoder_and_decoder(b=1, d=1)
-    mu = mu.detach().expand(replicas, 1).clone().requires_grad_()  # one encoder output per replica: per-replica gradients
+    mu = (
+        mu.detach().expand(replicas, 1).clone().requires_grad_()
+    )  # one encoder output per replica: per-replica gradients
     logvar = logvar.detach().expand(replicas, 1).clone().requires_grad_()
     x = torch.full((replicas,), 1.5)
     draw = gaussian_draw(mu, logvar, torch.randn(k, replicas, 1, generator=torch.Generator().manual_seed(2)), x, theta)
@@ -142,12 +153,16 @@ def test_dreg_keeps_the_decoder_gradient_and_the_encoder_gradient_in_expectation
         assert dreg_grad.var() < iwae_grad.var()
 
 
-@pytest.mark.parametrize("objective", [ELBO(Constant(1.0), k=3, gradient="stl"), IWAE(k=3, gradient="stl"), IWAE(k=3, gradient="dreg")])
+@pytest.mark.parametrize(
+    "objective", [ELBO(Constant(1.0), k=3, gradient="stl"), IWAE(k=3, gradient="stl"), IWAE(k=3, gradient="dreg")]
+)
 def test_at_the_true_posterior_the_path_derivative_estimators_give_the_encoder_no_gradient(objective):
     x = torch.tensor([0.4, -1.2])  # p(z) = N(0, 1), p(x|z) = N(z, 1): the posterior is N(x / 2, 1 / 2)
     mu = (x / 2).unsqueeze(1).clone().requires_grad_()
     logvar = torch.full((2, 1), math.log(0.5), requires_grad=True)
-    draw = gaussian_draw(mu, logvar, torch.randn(3, 2, 1, generator=torch.Generator().manual_seed(3)), x, torch.tensor(1.0))
+    draw = gaussian_draw(
+        mu, logvar, torch.randn(3, 2, 1, generator=torch.Generator().manual_seed(3)), x, torch.tensor(1.0)
+    )
     for grad in grads(objective(draw, 0)["loss"].sum(), mu, logvar):
         torch.testing.assert_close(grad, torch.zeros_like(grad), atol=1e-5, rtol=0)
     assert any(g.abs().max() > 1e-2 for g in grads(IWAE(k=3)(draw, 0)["loss"].sum(), mu, logvar))  # the plain one moves
@@ -157,8 +172,12 @@ def test_the_new_objectives_refuse_bad_values_in_one_line():
     refusals = {
         r"^objective.kernel=cubic is unknown: choose one of imq, rbf": lambda: WAE(kernel="cubic"),
         r"^objective.type=iii is unknown: choose i": lambda: DIPVAE(type="iii"),
-        r"^objective.gradient=dreg does not apply to objective=elbo: choose one of reparam, stl": lambda: ELBO(Constant(1.0), gradient="dreg"),
-        r"^objective.gradient=stl does not combine with objective.free_bits=1.0": lambda: ELBO(Constant(1.0), free_bits=1.0, gradient="stl"),
+        r"^objective.gradient=dreg does not apply to objective=elbo: choose one of reparam, stl": lambda: ELBO(
+            Constant(1.0), gradient="dreg"
+        ),
+        r"^objective.gradient=stl does not combine with objective.free_bits=1.0": lambda: ELBO(
+            Constant(1.0), free_bits=1.0, gradient="stl"
+        ),
         r"^objective.beta=2.0 is invalid: it must be from 0": lambda: CIWAE(beta=2.0),
         r"^objective.m=0 is invalid": lambda: PIWAE(m=0),
     }

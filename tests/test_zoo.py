@@ -103,7 +103,8 @@ def test_the_fast_tier_holds_every_option_and_every_pair_that_some_combination_h
 def test_every_combination_trains_or_says_why_not(tmp_path, net, posterior, prior, objective, likelihood):
     torch.manual_seed(0)
     if not sensible(posterior, prior, objective):
-        with pytest.raises(ConfigError, match=rf"^objective={objective} needs (posterior=gaussian|prior=standard_normal): "):
+        needs = rf"^objective={objective} needs (posterior=gaussian|prior=standard_normal): "
+        with pytest.raises(ConfigError, match=needs):
             build(tmp_path, net, posterior, prior, objective, likelihood)
         return
     system = build(tmp_path, net, posterior, prior, objective, likelihood)

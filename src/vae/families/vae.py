@@ -38,7 +38,9 @@ class VAEModel(Family):
                 "which a flow posterior does not have"
             )
         if objective.needs_standard_normal_prior and not self.prior.standard_normal:
-            raise ConfigError(f"{objective.spelled} needs prior=standard_normal: {objective.needs_standard_normal_prior}")
+            raise ConfigError(
+                f"{objective.spelled} needs prior=standard_normal: {objective.needs_standard_normal_prior}"
+            )
 
     def features(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """What the posterior sees: the encoder's features of x (B, F). A conditional family adds y."""

@@ -58,7 +58,9 @@ class DIPVAE(Objective):
 
     def __call__(self, draw: Draw, step: int) -> dict:
         if draw.gaussian is None:
-            raise ConfigError("objective=dip_vae needs posterior=gaussian: its penalty reads q(z|x)'s mean and variance")
+            raise ConfigError(
+                "objective=dip_vae needs posterior=gaussian: its penalty reads q(z|x)'s mean and variance"
+            )
         terms = elbo_terms(draw)
         penalty = dip_penalty(dip_covariance(*draw.gaussian, self.kind), self.lambda_od, self.lambda_d)
         beta = self.schedule.beta(step)

@@ -27,14 +27,18 @@ ESTIMATORS = ("reparam", "stl", "dreg")
 def check_gradient(gradient: str, objective: str, valid: tuple[str, ...]) -> str:
     """objective.gradient as one of `valid`, or a ConfigError naming it and what is valid."""
     if gradient not in valid:
-        raise ConfigError(f"objective.gradient={gradient} does not apply to objective={objective}: choose one of {', '.join(valid)}")
+        raise ConfigError(
+            f"objective.gradient={gradient} does not apply to objective={objective}: choose one of {', '.join(valid)}"
+        )
     return gradient
 
 
 def log_q_stopped(draw: Draw) -> Tensor:
     """log q(z|x) with q's parameters (mu, logvar) detached and z live, (K, B): STL's and DReG's density."""
     if draw.gaussian is None:
-        raise ConfigError("objective.gradient=stl or dreg needs posterior=gaussian: it evaluates q(z|x) with its parameters stopped")
+        raise ConfigError(
+            "objective.gradient=stl or dreg needs posterior=gaussian: it evaluates q(z|x) with its parameters stopped"
+        )
     mu, logvar = draw.gaussian  # (B, D) each
     return log_normal(draw.z, mu.detach(), logvar.detach())
 

@@ -77,4 +77,3 @@ class CIWAE(Objective):
         terms["ciwae"] = self.beta * log_w.mean(dim=0) + (1.0 - self.beta) * terms["iwae"]
         terms["loss"] = -terms["ciwae"]
         return terms
-

@@ -18,7 +18,9 @@ from vae.schedules import Schedule
 
 class WAE(Objective):
     name = "wae"
-    needs_standard_normal_prior = "its MMD penalty compares q(z) with prior draws that carry no gradient, so a learned prior would never move"
+    needs_standard_normal_prior = (
+        "its MMD penalty compares q(z) with prior draws that carry no gradient, so a learned prior would never move"
+    )
 
     def __init__(self, lam: float = 10.0, kernel: str = "imq", scale: float = 1.0, schedule: Schedule | None = None):
         self.lam = check_number("objective.lam", lam, 0.0)
