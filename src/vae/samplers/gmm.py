@@ -25,9 +25,11 @@ class Mixture(NamedTuple):
 
 def component_log_probs(x: Tensor, mixture: Mixture) -> Tensor:
     """log w_k + log N(x_n; mu_k, S_k) for every point and component. x: (N, D) -> (N, K)"""
-    chol = torch.linalg.cholesky(mixture.covariances)  # (K, D, D) lower
-    diff = (x.unsqueeze(0) - mixture.means.unsqueeze(1)).unsqueeze(-1)  # (K, N, D, 1)
-    solved = torch.linalg.solve_triangular(chol.unsqueeze(1), diff, upper=False).squeeze(-1)  # (K, N, D)
+    chol = torch.linalg.cholesky(mixture.covariances)  # (K, D, D) lower: S_k = L_k L_k^T
+    eye = torch.eye(x.shape[1], dtype=x.dtype, device=x.device).expand_as(chol)
+    chol_inv = torch.linalg.solve_triangular(chol, eye, upper=False)  # (K, D, D)
+    diff = x.unsqueeze(0) - mixture.means.unsqueeze(1)  # (K, N, D)
+    solved = diff @ chol_inv.transpose(1, 2)  # (K, N, D): L_k^-1 (x_n - mu_k), so |.|^2 is the Mahalanobis distance
     log_det = 2 * chol.diagonal(dim1=-2, dim2=-1).log().sum(-1)  # (K,)
     log_normal = -0.5 * (solved.pow(2).sum(-1) + log_det.unsqueeze(1) + x.shape[1] * math.log(2 * math.pi))  # (K, N)
     return (mixture.weights.log().unsqueeze(1) + log_normal).T
@@ -56,7 +58,7 @@ def m_step(x: Tensor, resp: Tensor, reg: float) -> Mixture:
     counts = resp.sum(dim=0) + 10 * torch.finfo(x.dtype).eps  # (K,), never 0
     means = resp.T @ x / counts.unsqueeze(1)  # (K, D)
     diff = x.unsqueeze(0) - means.unsqueeze(1)  # (K, N, D)
-    covariances = torch.einsum("kn,kni,knj->kij", resp.T, diff, diff) / counts.view(-1, 1, 1)  # (K, D, D)
+    covariances = (resp.T.unsqueeze(-1) * diff).transpose(1, 2) @ diff / counts.view(-1, 1, 1)  # (K, D, D)
     covariances = covariances + reg * torch.eye(x.shape[1], dtype=x.dtype, device=x.device)
     return Mixture(counts / counts.sum(), means, covariances)
 
