@@ -33,11 +33,17 @@ def two_blobs(n: int, seed: int = 0) -> torch.Tensor:
 
 
 def test_em_recovers_a_known_mixture_and_its_log_likelihood_never_falls():
-    mixture, history = fit_gmm(two_blobs(3000), components=2, iterations=200, generator=torch.Generator().manual_seed(0))
+    mixture, history = fit_gmm(
+        two_blobs(3000), components=2, iterations=200, generator=torch.Generator().manual_seed(0)
+    )
     order = mixture.means[:, 0].argsort()
     torch.testing.assert_close(mixture.weights[order], torch.tensor([0.3, 0.7], dtype=torch.float64), atol=0.02, rtol=0)
-    torch.testing.assert_close(mixture.means[order], torch.tensor([[-4.0, 0.0], [3.0, 2.0]], dtype=torch.float64), atol=0.1, rtol=0)
-    torch.testing.assert_close(mixture.covariances[order[1]], torch.tensor([[1.0, 0.8], [0.8, 1.0]], dtype=torch.float64), atol=0.1, rtol=0)
+    torch.testing.assert_close(
+        mixture.means[order], torch.tensor([[-4.0, 0.0], [3.0, 2.0]], dtype=torch.float64), atol=0.1, rtol=0
+    )
+    torch.testing.assert_close(
+        mixture.covariances[order[1]], torch.tensor([[1.0, 0.8], [0.8, 1.0]], dtype=torch.float64), atol=0.1, rtol=0
+    )
     steps = torch.tensor(history).diff()
     assert (steps >= -1e-9).all(), history
 
@@ -132,7 +138,9 @@ def test_every_sampler_config_builds_and_prior_is_the_default():
 def test_sample_py_draws_from_a_gmm_fitted_to_the_training_codes(tmp_path):
     train(make_config(tmp_path / "run", [*TINY, "nll_samples=0"]))
     ckpt = tmp_path / "run" / "checkpoints" / "best.ckpt"
-    draw_checkpoint(command_config("sample", ckpt, "sampler=gmm", "sampler.iterations=30", "n=16", f"out_dir={tmp_path / 'gmm'}"))
+    draw_checkpoint(
+        command_config("sample", ckpt, "sampler=gmm", "sampler.iterations=30", "n=16", f"out_dir={tmp_path / 'gmm'}")
+    )
     draw_checkpoint(command_config("sample", ckpt, "n=16", f"out_dir={tmp_path / 'prior'}"))
     gmm, prior = ({path.name for path in (tmp_path / kind).glob("*.png")} for kind in ("gmm", "prior"))
     assert "samples_gmm.png" in gmm and "samples.png" not in gmm and "reconstructions.png" in gmm
@@ -152,7 +160,9 @@ def test_eval_names_the_figures_of_a_fitted_sampler_beside_the_priors(shapes_run
     ckpt = shapes_run / "checkpoints" / "best.ckpt"
     prior = evaluate_checkpoint(command_config("eval", ckpt, "nll_samples=0", "metrics=[fid,precision_recall]"))
     gmm = evaluate_checkpoint(
-        command_config("eval", ckpt, "nll_samples=0", "metrics=[fid,precision_recall]", "sampler=gmm", "sampler.components=3")
+        command_config(
+            "eval", ckpt, "nll_samples=0", "metrics=[fid,precision_recall]", "sampler=gmm", "sampler.components=3"
+        )
     )
     assert {"test/fid", "test/precision", "test/recall"} <= set(prior) and "test/fid_gmm" not in prior
     assert {"test/fid_gmm", "test/precision_gmm", "test/recall_gmm", "test/fid_reference"} <= set(gmm)

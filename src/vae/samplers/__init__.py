@@ -98,6 +98,8 @@ def fitted_sampler(sampler: Sampler | None, system, datamodule) -> Sampler:
         system.eval()
         start = time.perf_counter()
         sampler.fit(system.model, datamodule.eval_batches("train", system.device))
-        log.info("sampler=%s: fitted to the training split's codes in %.1f s", sampler.name, time.perf_counter() - start)
+        log.info(
+            "sampler=%s: fitted to the training split's codes in %.1f s", sampler.name, time.perf_counter() - start
+        )
         return sampler
     return sampler.fit(system.model, ())

@@ -101,7 +101,9 @@ class GMMSampler(FittedSampler):
 
     name = "gmm"
 
-    def __init__(self, components: int = 10, iterations: int = 100, tol: float = 1e-6, reg: float = 1e-6, seed: int = 0):
+    def __init__(
+        self, components: int = 10, iterations: int = 100, tol: float = 1e-6, reg: float = 1e-6, seed: int = 0
+    ):
         self.components = check_int("sampler.components", components, 1)
         self.iterations = check_int("sampler.iterations", iterations, 1)
         self.tol, self.reg = check_number("sampler.tol", tol, 0.0), check_number("sampler.reg", reg, 0.0)
@@ -113,9 +115,13 @@ class GMMSampler(FittedSampler):
 
     def fit_codes(self, codes: Tensor) -> None:
         if len(codes) < self.components:
-            raise ConfigError(f"sampler.components={self.components} is more than the {len(codes)} training codes: give fewer")
+            raise ConfigError(
+                f"sampler.components={self.components} is more than the {len(codes)} training codes: give fewer"
+            )
         generator = torch.Generator().manual_seed(self.seed)
-        self.mixture, self.history = fit_gmm(codes.cpu(), self.components, self.iterations, self.tol, self.reg, generator)
+        self.mixture, self.history = fit_gmm(
+            codes.cpu(), self.components, self.iterations, self.tol, self.reg, generator
+        )
 
     def draw(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         return sample_gmm(self.mixture, n, generator)
