@@ -62,7 +62,7 @@ class FittedSampler(Sampler):
         if not family.continuous_codes:
             raise ConfigError(
                 f"sampler={self.name} fits a density to continuous codes, but this model's codes are discrete "
-                f"(family=vqvae): use sampler=prior, its learned prior over codes"
+                f"({type(family).__name__}, as family=vqvae's): use sampler=prior, its own prior over codes"
             )
 
     @torch.no_grad()
