@@ -10,14 +10,16 @@ import logging
 from collections.abc import Iterable
 
 import torch
+from hydra.utils import instantiate
 
 from vae.console import Progress
 from vae.data import split_batches
 from vae.errors import ConfigError, check_int
 from vae.loading import load_for_command
 from vae.metrics.likelihood import bits_per_dim, importance_weighted_log_likelihood
-from vae.metrics.suite import check_metrics, judge
+from vae.metrics.suite import SAMPLE_QUALITY, check_metrics, judge
 from vae.objectives.elbo import elbo_terms
+from vae.samplers import FittedSampler, PriorSampler, Sampler, fitted_sampler
 from vae.table import format_table
 
 log = logging.getLogger(__name__)
@@ -105,11 +107,24 @@ def merge_results(kept: dict, new: dict) -> dict:
     return merged
 
 
+def check_sampler(node, model, names: list[str]) -> Sampler:
+    """eval.py's `sampler=`, refused with one line where the model's codes do not suit it or where no metric would
+    use it (it changes only the sample-quality metrics)."""
+    sampler = instantiate(node) if node else PriorSampler()
+    if isinstance(sampler, FittedSampler):
+        sampler.check(model)
+        if not any(name in SAMPLE_QUALITY for name in names):
+            raise ConfigError(
+                f"sampler={sampler.name} changes only the sample-quality metrics, and none was asked for: "
+                f"add metrics=[fid,precision_recall], or drop sampler="
+            )
+    return sampler
+
+
 def evaluate_checkpoint(cfg) -> dict:
     """`src/eval.py`: load a checkpoint safely, evaluate it on its test split, merge into results.json beside it."""
     import json
 
-    from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
     from vae.files import write_json
@@ -121,8 +136,12 @@ def evaluate_checkpoint(cfg) -> dict:
     torch.manual_seed(cfg.seed)
     datamodule = instantiate(train_cfg.data)
     names = check_metrics(cfg.get("metrics"), datamodule)  # before the long log p(x), not after
+    sampler = check_sampler(cfg.get("sampler"), system.model, names)
     metrics = evaluate_test_split(system, datamodule, nll_samples, chunk_size)
-    metrics |= judge(names, system, datamodule, OmegaConf.to_container(train_cfg.data, resolve=True), seed=cfg.seed)
+    if any(name in SAMPLE_QUALITY for name in names):
+        sampler = fitted_sampler(sampler, system, datamodule)
+    data_config = OmegaConf.to_container(train_cfg.data, resolve=True)
+    metrics |= judge(names, system, datamodule, data_config, seed=cfg.seed, sampler=sampler)
     results_file = run_dir / "results.json"  # merged: what training wrote (val/elbo, ...) stays
     kept = json.loads(results_file.read_text()) if results_file.is_file() else {}
     kept.pop("run_dir", None)  # an absolute path that older versions wrote: stale once the folder moves

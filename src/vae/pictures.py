@@ -111,7 +111,8 @@ def code_scatter(mu: Tensor, labels: Tensor, when: str = "") -> Tensor:
 
 @torch.no_grad()
 def draw_all(
-    system, x: Tensor | None, labels: Tensor | None, z: Tensor, n_images: int = 8, when: str = "", label: int | None = None
+    system, x: Tensor | None, labels: Tensor | None, z: Tensor, n_images: int = 8, when: str = "", label: int | None = None,
+    source: str | None = None,
 ) -> dict[str, Tensor]:
     """The pictures the model's family asks for (`picture_names`), labelled, from test images x (N, C, H, W) with
     labels (N,) and prior draws z (M, D).
@@ -120,7 +121,8 @@ def draw_all(
     whose posterior mean varies most over all N images (`vae.metrics.latents.activity`), and the first half
     is interpolated to the second half; with D = 2, the manifold is decoded and all N codes are scattered.
     A conditional family's rows of classes, samples of `label` (when given); a hierarchy's layers. Without
-    images (x None), only the pictures of the prior. `when` is each title's second line, e.g. "epoch 3, step 120".
+    images (x None), only the pictures of the prior. `when` is each title's second line, e.g. "epoch 3, step 120";
+    `source` what z was drawn from (default: the family's `prior_name`; sample.py's sampler= names its own).
     """
     model = system.model
     names, when = model.picture_names, f"\n{when}" if when else ""
@@ -128,7 +130,7 @@ def draw_all(
     cols = max(1, round(n**0.5))
     pictures = {}
     if "samples" in names:
-        pictures["samples"] = labelled_grid(prior_samples(system, z), -(-n // cols), cols, f"Samples from {model.prior_name}{when}")
+        pictures["samples"] = labelled_grid(prior_samples(system, z), -(-n // cols), cols, f"Samples from {source or model.prior_name}{when}")
     if "class_samples" in names:
         pictures["class_samples"] = class_samples_figure(system, z, when)
     if "label_samples" in names and label is not None:

@@ -9,27 +9,44 @@ from hydra.utils import instantiate
 from vae.errors import ConfigError, check_int
 from vae.loading import load_for_command
 from vae.pictures import draw_all, fixed_test_images, save_pictures
+from vae.samplers import FittedSampler, PriorSampler, fitted_sampler
 
 log = logging.getLogger(__name__)
 
 
 def draw_checkpoint(cfg) -> list[Path]:
-    """`src/sample.py`: load a checkpoint safely and save its pictures (default: <run folder>/samples/)."""
+    """`src/sample.py`: load a checkpoint safely and save its pictures (default: <run folder>/samples/).
+
+    With `sampler=gmm` or `two_stage` the codes come from a density fitted to the training split's codes, and
+    the pictures decoded from them are named for it (samples_gmm.png, class_samples_gmm.png, ...).
+    """
     n = check_int("n", cfg.n, 1)
+    sampler = instantiate(cfg.sampler) if cfg.get("sampler") else PriorSampler()
     system, train_cfg, ckpt_path, run_dir = load_for_command(cfg)
-    x = labels = None
+    if isinstance(sampler, FittedSampler):
+        sampler.check(system.model)  # a refusal before the data is read
+    x = labels = data = None
     try:
         data = instantiate(train_cfg.data)
         data.setup("test")
         x, labels = fixed_test_images(data, max(cfg.n_images, cfg.n_codes), system.device)
     except ConfigError as err:
+        if isinstance(sampler, FittedSampler):
+            raise
         log.warning("No test images (%s): drawing the prior's pictures only", err)
     label = check_label(cfg.get("label"), system.model, train_cfg)
-    z = system.sample_latents(n, torch.Generator().manual_seed(cfg.seed))
+    sampler = fitted_sampler(sampler, system, data)
+    z = sampler.sample_latents(n, torch.Generator().manual_seed(cfg.seed))
     out_dir = Path(cfg.out_dir) if cfg.get("out_dir") else run_dir / "samples"
-    paths = save_pictures(draw_all(system, x, labels, z, cfg.n_images, when=f"from {ckpt_path.name}", label=label), out_dir)
+    pictures = draw_all(system, x, labels, z, cfg.n_images, when=f"from {ckpt_path.name}", label=label, source=sampler.source)
+    paths = save_pictures({drawn_name(name, sampler.suffix): image for name, image in pictures.items()}, out_dir)
     log.info("Written: %s", ", ".join(str(p) for p in paths))
     return paths
+
+
+def drawn_name(name: str, suffix: str) -> str:
+    """A picture's file name: those decoded from the sampler's codes carry its suffix (samples_gmm), others not."""
+    return f"{name}{suffix}" if name.startswith(("samples", "class_samples")) else name
 
 
 def check_label(label, model, train_cfg) -> int | None:

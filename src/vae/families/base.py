@@ -6,7 +6,7 @@ The system, evaluation, pictures, the API and the metrics use only what `Family`
 a family overrides a hook where it differs and inherits the default where it does not.
 
 Must implement: `from_config`, `latent_dim`, `draw`, `encode`, `decode`, `sample_latents`.
-Hooks with defaults: `classes` (conditional families), `layer_sizes` and `redraw_below`
+Hooks with defaults: `classes` (conditional families), `continuous_codes` (false: discrete codes), `layer_sizes` and `redraw_below`
 (hierarchies), `kl_per_dimension`, `diagnostics`, `not_applicable`, `picture_names`,
 `prior_name`, `check_objective`.
 """
@@ -86,6 +86,7 @@ class Family(nn.Module):
     """A model family. Shapes: x (B, C, H, W) in [0, 1]; y (B,) integer labels or None; z (N, D) codes."""
 
     classes: int = 0  # the labels a conditional family models log p(x|y) with (0 .. classes - 1); 0: none
+    continuous_codes = True  # whether codes fill R^D (a density fitted to them can be decoded); false: discrete codes
     prior_name = "the prior p(z)"  # how pictures name what `sample_latents` draws from
     picture_names: tuple[str, ...] = DEFAULT_PICTURES  # which pictures of `vae.pictures` suit this family
 

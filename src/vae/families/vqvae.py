@@ -139,6 +139,7 @@ class VQVAEModel(Family):
     """x -> encoder -> P vectors z_e -> nearest codes -> decoder -> likelihood p(x|z_q)."""
 
     picture_names = ("samples", "reconstructions")  # one code is P vectors: no traversal, line or manifold of it
+    continuous_codes = False  # each code is one of codebook_size vectors
 
     def __init__(
         self,

@@ -3,9 +3,10 @@ system and its data, compute it, and name the results `test/...` beside eval's a
 
 Disentanglement metrics score the posterior means E[z|x] of up to `max_examples` random images of the
 whole set (train, val and test: the factors' full grid, as in the literature), against the factor
-labels only a data set with known factors has (data=shapes). Sample-quality metrics compare prior
-samples (decoder means E[x|z]) with the test split, as many of each, in the feature space of the data
-set's own classifier (vae.metrics.features): not Inception FIDs. `test/fid_reference` is the FID of as
+labels only a data set with known factors has (data=shapes). Sample-quality metrics compare samples
+(decoder means E[x|z], z from the prior or from a sampler fitted after training: vae.samplers) with the
+test split, as many of each, in the feature space of the data set's own classifier (vae.metrics.features):
+not Inception FIDs. `test/fid_reference` is the FID of as
 many train images to the test split: what a perfect generator would score at this sample size.
 """
 
@@ -17,6 +18,7 @@ from vae.errors import ConfigError, require_extra
 from vae.metrics.disentanglement import dci, factor_vae_score, mig
 from vae.metrics.features import feature_net, features_of
 from vae.metrics.sample_quality import frechet_distance, precision_recall
+from vae.samplers import PriorSampler, Sampler
 
 DISENTANGLEMENT = ("mig", "dci", "factor_vae")
 SAMPLE_QUALITY = ("fid", "precision_recall")
@@ -52,15 +54,20 @@ def encode_set(system, splits: dict, max_examples: int, seed: int) -> tuple[np.n
 
 
 @torch.no_grad()
-def generate(system, n: int, seed: int) -> Tensor:
-    """n prior samples (n, C, H, W) in [0, 1]: the decoder's mean E[x|z] for z ~ p(z) (a conditional family's
-    classes in turn), on the CPU."""
+def generate(sampler: Sampler, n: int, seed: int) -> Tensor:
+    """n samples (n, C, H, W) in [0, 1]: the decoder's mean E[x|z] for z from the sampler (a fitted one, or the
+    prior p(z)), a conditional family's classes in turn, on the CPU."""
     generator = torch.Generator().manual_seed(seed)
-    return torch.cat([system.sample(min(500, n - start), generator=generator).cpu() for start in range(0, n, 500)])
+    return torch.cat([sampler.sample(min(500, n - start), generator=generator).cpu() for start in range(0, n, 500)])
 
 
-def judge(names, system, datamodule, data_config: dict, max_examples: int = 10000, seed: int = 0) -> dict:
-    """The named metrics of a trained system as {"test/mig": ..., "test/fid": ...}; `datamodule` is set up."""
+def judge(
+    names, system, datamodule, data_config: dict, max_examples: int = 10000, seed: int = 0, sampler: Sampler | None = None
+) -> dict:
+    """The named metrics of a trained system as {"test/mig": ..., "test/fid": ...}; `datamodule` is set up.
+
+    `sampler`: where the sample-quality metrics draw codes from, fitted already (default: the prior p(z)); a
+    fitted one's figures carry its name (`test/fid_gmm`, `test/precision_gmm`, ...), the prior's keep theirs."""
     names = check_metrics(names, datamodule)
     if not names:
         return {}
@@ -78,11 +85,12 @@ def judge(names, system, datamodule, data_config: dict, max_examples: int = 1000
         test_images, train_images = splits["test"][0], splits["train"][0]
         n = min(len(test_images), len(train_images))
         real = features_of(net, test_images[:n])
-        fake = features_of(net, generate(system, n, seed).to(system.device))
+        sampler = sampler or PriorSampler().fit(system.model, ())
+        fake = features_of(net, generate(sampler, n, seed).to(system.device))
         results["test/feature_net_accuracy"] = accuracy
         if "fid" in names:
-            results["test/fid"] = frechet_distance(real, fake)
+            results[f"test/fid{sampler.suffix}"] = frechet_distance(real, fake)
             results["test/fid_reference"] = frechet_distance(real, features_of(net, train_images[:n]))
         if "precision_recall" in names:
-            results |= {f"test/{key}": value for key, value in precision_recall(real, fake).items()}
+            results |= {f"test/{key}{sampler.suffix}": value for key, value in precision_recall(real, fake).items()}
     return results
