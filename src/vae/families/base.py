@@ -35,6 +35,7 @@ class Objective(Protocol):
     name: str
     k: int
     needs_factorised_gaussian: bool
+    matches_prior_draws: bool  # it pulls codes towards `sample_latents` draws in place of a KL term
 
 
 class Tally(Protocol):

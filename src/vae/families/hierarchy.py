@@ -44,6 +44,11 @@ class Hierarchy(Family):
             raise ConfigError(
                 f"objective={objective.name} does not fit family={self.name}: its estimator of q(z) needs one Gaussian layer"
             )
+        if objective.matches_prior_draws:
+            raise ConfigError(
+                f"objective={objective.name} does not fit family={self.name}: it pulls the codes towards prior draws in "
+                "place of the KL terms, so the conditional priors p(z(i)|z(i+1)) would never be trained; use family=vae"
+            )
 
     def split(self, z: Tensor) -> list[Tensor]:
         """[z1, ..., zL] from their concatenation (..., sum of sizes)."""

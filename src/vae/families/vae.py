@@ -42,6 +42,11 @@ class VAEModel(Family):
                 f"objective={objective.name} needs prior=standard_normal: its dimension-wise KL needs a prior that "
                 "factorises over dimensions"
             )
+        if objective.matches_prior_draws and not self.prior.standard_normal:
+            raise ConfigError(
+                f"objective={objective.name} pulls the codes towards draws of the prior in place of a KL term, so "
+                "the parameters of a learned prior would never be trained: give prior=standard_normal"
+            )
 
     def features(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """What the posterior sees: the encoder's features of x (B, F). A conditional family adds y."""

@@ -1,7 +1,17 @@
-"""`Objective`: what every training objective offers the system and the families (the `objective=` group)."""
+"""`Objective`: what every training objective offers the system and the families (the `objective=` group).
+
+An objective may own trainable parts (FactorVAE's and the AAE's discriminators): `parts()` returns them as one
+module, which the system registers (so checkpoints hold its weights), and `optimizer(parameters)` their own
+optimiser, which the system adds beside the model's. Each training step then takes two updates: the model's,
+minimising `loss`, and then the parts', minimising the `parts_loss` term the same call returned.
+"""
+
+import torch
+from torch import Tensor, nn
 
 from vae.draw import Draw
 from vae.errors import ConfigError
+from vae.families.base import Family
 
 
 class Objective:
@@ -9,17 +19,34 @@ class Objective:
 
     name: its option in conf/objective/; k: posterior draws per example it wants;
     needs_factorised_gaussian: whether it needs one diagonal Gaussian q(z|x) against N(0, I)
-    (families refuse it otherwise, `Family.check_objective`).
+    (families refuse it otherwise, `Family.check_objective`);
+    matches_prior_draws: whether it pulls the codes towards draws of `Family.sample_latents` in place of a KL
+    term, so that a prior with parameters of its own would never be trained (families refuse those).
     """
 
     name = ""
     k = 1
     needs_factorised_gaussian = False
+    matches_prior_draws = False
+
+    def attach(self, family: Family) -> None:
+        """Told the family it trains, once that family has accepted it: an objective that owns parts sizes them
+        by `family.latent_dim`; one that matches codes to the prior draws it with `family.sample_latents`."""
+
+    def parts(self) -> nn.Module | None:
+        """The trainable parts this objective owns, trained by `optimizer` on the `parts_loss` term; None: none."""
+        return None
+
+    def optimizer(self, parameters) -> torch.optim.Optimizer:
+        """The optimiser of `parts()`'s parameters (only called where `parts()` is not None)."""
+        raise NotImplementedError(f"objective={self.name} owns no parts to optimise")
 
     def setup(self, train_size: int) -> None:
         """Told the training split's size before fitting; only estimators of q(z) need it."""
 
     def __call__(self, draw: Draw, step: int) -> dict:
+        """(B,) terms by name (or floats): `loss`, minimised by the model's optimiser; where the objective owns
+        parts, also `parts_loss`, minimised by theirs, whose graph reaches only the parts (detached codes)."""
         raise NotImplementedError
 
 
@@ -29,3 +56,4 @@ def refuse_schedule(schedule, objective: str, why: str) -> None:
         raise ConfigError(
             f"{schedule.spelled} does not apply to objective={objective}: {why}; leave beta= at its default (constant 1)"
         )
+
