@@ -28,14 +28,18 @@ TINY = {  # overrides that keep an option small; an option not named here runs w
               "resnet": ["model.channels=[4,4,8]"]},
     "posterior": {"iaf": ["posterior.hidden=8", "posterior.context=4"]},
     "prior": {"mog": ["prior.components=3"], "vamp": ["prior.components=4"]},
-    "objective": {"iwae": ["objective.k=3"]},
+    "objective": {"iwae": ["objective.k=3"], "factor_vae": ["objective.discriminator_hidden=8"],
+                  "aae": ["objective.discriminator_hidden=8"], "swae": ["objective.projections=5"]},
     "likelihood": {"logistic_mixture": ["likelihood.components=2"]},
 }  # fmt: skip
 SHAPE = (3, 16, 16)  # sides divisible by 8, colour: every net and likelihood applies
 
 
 def sensible(posterior: str, prior: str, objective: str) -> bool:
-    """beta-TCVAE's estimator needs a Gaussian posterior and a factorised prior."""
+    """beta-TCVAE's estimator needs a Gaussian posterior and a factorised prior; objectives that match codes to
+    prior draws in place of a KL term (SWAE, AAE) need a prior without parameters of its own."""
+    if objective in ("swae", "aae"):
+        return prior == "standard_normal"
     return objective != "beta_tcvae" or (posterior == "gaussian" and prior == "standard_normal")
 
 
@@ -94,7 +98,8 @@ def test_the_fast_tier_holds_every_option_and_every_pair_that_some_combination_h
 def test_every_combination_trains_or_says_why_not(tmp_path, net, posterior, prior, objective, likelihood):
     torch.manual_seed(0)
     if not sensible(posterior, prior, objective):
-        with pytest.raises(ConfigError, match=r"^objective=beta_tcvae needs (posterior=gaussian|prior=standard_normal): "):
+        refusal = r"^objective=(beta_tcvae needs (posterior=gaussian|prior=standard_normal): |(swae|aae) pulls the codes)"
+        with pytest.raises(ConfigError, match=refusal):
             build(tmp_path, net, posterior, prior, objective, likelihood)
         return
     system = build(tmp_path, net, posterior, prior, objective, likelihood)
