@@ -83,15 +83,15 @@ class System(L.LightningModule):
         return self.model.sample(n, y, generator)
 
     def setup(self, stage: str) -> None:
+        if self.objective_parts is not None and self.trainer.world_size > 1:
+            raise ConfigError(
+                f"objective={self.objective.name} trains its {type(self.objective_parts).__name__.lower()} in a step "
+                "of its own, which is not synchronised across processes: train on one device (trainer.devices=1)"
+            )
         spare_cuda_probes()  # without a GPU, Lightning's setting makes torch probe for one at every optimiser step
         log_without_needless_moves()  # each self.log would rebuild the metric's state on the device it is on
         self.trainer.datamodule.setup(stage)  # done already by Lightning: a no-op, said here for what follows
         self.objective.setup(self.trainer.datamodule.split_size("train"))  # beta-TCVAE's estimator needs N
-        if self.objective_parts is not None and self.trainer.world_size > 1:
-            raise ConfigError(
-                f"objective={self.objective.name} trains its {type(self.objective_parts).__name__.lower()} in a step "
-                f"of its own, which is not synchronised across processes: train on one device (trainer.devices=1)"
-            )
         labels = self.trainer.datamodule.all_labels() if self.model.classes else None  # once, not a sync per step
         if labels is not None:
             if int(labels.max()) >= self.model.classes:
