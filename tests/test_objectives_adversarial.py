@@ -16,18 +16,18 @@ import torch
 from omegaconf import OmegaConf
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import wasserstein_distance
+from test_steps_per_call import assert_same_training, last
 from torch import nn
 
 from conftest import TINY, make_config
 from vae.draw import Draw
-from vae.errors import ConfigError, user_error_message
+from vae.errors import user_error_message
 from vae.objectives.discriminator import Discriminator, permute_dims
 from vae.objectives.factor_vae import FactorVAE
 from vae.objectives.swae import random_directions, sliced_wasserstein
 from vae.steps_per_call import step_parts
 from vae.system import System
 from vae.training import train
-from test_steps_per_call import assert_same_training, last
 
 RHO = 0.9
 TRUE_TC = -0.5 * math.log(1 - RHO**2)  # KL(N(0, S) || N(0, 1) N(0, 1)) for unit variances and correlation rho
@@ -111,7 +111,10 @@ def test_shuffling_each_dimension_keeps_every_marginal_and_breaks_the_dependence
 
 def test_sliced_wasserstein_in_one_dimension_is_the_sorted_difference_and_optimal_transport():
     generator = torch.Generator().manual_seed(0)
-    a, b = torch.randn(7, 1, generator=generator, dtype=torch.float64), torch.rand(7, 1, generator=generator, dtype=torch.float64)
+    a, b = (
+        torch.randn(7, 1, generator=generator, dtype=torch.float64),
+        torch.rand(7, 1, generator=generator, dtype=torch.float64),
+    )
     one = torch.ones(1, 1, dtype=torch.float64)
     sorted_difference = (a.sort(dim=0).values - b.sort(dim=0).values).pow(2).mean()
     assert torch.allclose(sliced_wasserstein(a, b, one), sorted_difference)
@@ -149,13 +152,17 @@ def test_the_discriminators_gradients_and_the_models_stay_apart(tmp_path, object
     terms = vae.objective(vae.model.draw(x), step=0)
     loss, parts_loss = terms["loss"].mean(), terms["parts_loss"].mean()
     wanted = torch.autograd.grad(parts_loss, parts, retain_graph=True)
-    assert all(g is None for g in torch.autograd.grad(parts_loss, model, retain_graph=True, allow_unused=True))  # codes detached
+    assert all(
+        g is None for g in torch.autograd.grad(parts_loss, model, retain_graph=True, allow_unused=True)
+    )  # codes detached
     loss.backward()  # the model's loss reaches the discriminator too (through D(z))
     model_grads = [p.grad.clone() for p in model]
     assert any(p.grad.abs().sum() > 0 for p in parts)
     optimizer = vae.objective.optimizer(parts)
     before = [p.detach().clone() for p in parts]
-    fake = SimpleNamespace(optimizers=lambda: [None, SimpleNamespace(optimizer=optimizer)], manual_backward=torch.autograd.backward)
+    fake = SimpleNamespace(
+        optimizers=lambda: [None, SimpleNamespace(optimizer=optimizer)], manual_backward=torch.autograd.backward
+    )
     step_parts(fake, parts_loss)
     for p, g in zip(parts, wanted):  # the parts' step followed their own loss alone
         assert torch.equal(p.grad, g)
@@ -205,13 +212,19 @@ def test_factor_vae_resumed_after_a_crash_ends_as_the_uninterrupted_run(tmp_path
 @pytest.mark.parametrize(
     "overrides,message",
     [
-        (["objective=factor_vae", "+trainer.accumulate_grad_batches=2"], "^objective=factor_vae trains its own parts .* cannot accumulate"),
+        (
+            ["objective=factor_vae", "+trainer.accumulate_grad_batches=2"],
+            "^objective=factor_vae trains its own parts .* cannot accumulate",
+        ),
         (["objective=aae", "trainer.precision=16-mixed"], "^objective=aae trains its own parts .*loss scaler"),
         (["objective=swae", "prior=mog"], "^objective=swae pulls the codes towards draws of the prior"),
         (["objective=aae", "family=hvae", "model=burda"], "^objective=aae does not fit family=hvae"),
         (["objective=swae", "beta=linear"], "does not apply to objective=swae"),
         (["objective=factor_vae", "family=vqvae"], "^family=vqvae takes objective=elbo"),
-        (["objective=factor_vae", "objective.discriminator_betas=[0.5]"], "^objective.discriminator_betas=\\[0.5\\] is invalid"),
+        (
+            ["objective=factor_vae", "objective.discriminator_betas=[0.5]"],
+            "^objective.discriminator_betas=\\[0.5\\] is invalid",
+        ),
     ],
 )
 def test_what_an_objective_cannot_go_with_is_refused_in_one_line(tmp_path, overrides, message):

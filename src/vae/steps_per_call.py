@@ -76,7 +76,7 @@ def apply(system, cfg) -> int:
     steps = resolve(cfg)
     if system.objective_parts is not None:
         refuse_for_parts(system.objective.name, cfg.trainer)
-    if steps > 1 or system.objective_parts is not None:  # Lightning hands a step that asks for `dataloader_iter` the batch iterator
+    if steps > 1 or system.objective_parts is not None:  # a step that asks for `dataloader_iter` gets the iterator
         for message in LIGHTNING_WARNINGS:
             warnings.filterwarnings("ignore", message=message)
         system.automatic_optimization = False

@@ -130,7 +130,7 @@ class System(L.LightningModule):
         if on_step:
             self.check_finite(loss, terms, x)
             if not should_write_step_logs(self.trainer):
-                return loss, parts_loss  # step metrics are written every log_every_n_steps: in between, skip building them
+                return loss, parts_loss  # step metrics are written every log_every_n_steps: skip building them
         for name, value in terms.items():
             self.log(
                 f"{stage}/{name}",
@@ -165,7 +165,8 @@ class System(L.LightningModule):
 
     def configure_optimizers(self):
         """The model's optimiser (and schedule); where the objective owns parts, theirs after it, without a schedule."""
-        model = optimizers(self.hparams.config, self.model.parameters(), lambda: self.trainer.estimated_stepping_batches)
+        config, trainer = self.hparams.config, self.trainer
+        model = optimizers(config, self.model.parameters(), lambda: trainer.estimated_stepping_batches)
         if self.objective_parts is None:
             return model
         parts = self.objective.optimizer(self.objective_parts.parameters())

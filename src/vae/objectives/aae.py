@@ -40,7 +40,9 @@ class AAE(WithDiscriminator):
         terms = elbo_terms(draw)
         critic = self.critic()
         z = draw.z[0]  # (B, D)
-        adversarial = F.softplus(-critic(z))  # (B,) -log D(z): the encoder is rewarded where D takes its codes for the prior's
+        adversarial = F.softplus(
+            -critic(z)
+        )  # (B,) -log D(z): the encoder is rewarded where D takes its codes for the prior's
         terms["loss"] = terms["rec"] + self.weight * adversarial
         prior = self.family.sample_latents(len(z)).to(z.dtype)  # (B, D)
         terms["parts_loss"] = classifier_loss(critic(prior), critic(z.detach()))  # (B,)

@@ -7,7 +7,7 @@ minimising `loss`, and then the parts', minimising the `parts_loss` term the sam
 """
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from vae.draw import Draw
 from vae.errors import ConfigError

@@ -39,13 +39,17 @@ class WithDiscriminator(Objective):
     once the family's code width is known.
     """
 
-    def __init__(self, discriminator_hidden: int, discriminator_layers: int, discriminator_lr: float, discriminator_betas):
+    def __init__(
+        self, discriminator_hidden: int, discriminator_layers: int, discriminator_lr: float, discriminator_betas
+    ):
         self.hidden = check_int("objective.discriminator_hidden", discriminator_hidden, 1)
         self.layers = check_int("objective.discriminator_layers", discriminator_layers, 1)
         self.lr = check_number("objective.discriminator_lr", discriminator_lr, 0.0)
         betas = tuple(discriminator_betas)
         if len(betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas):
-            raise ConfigError(f"objective.discriminator_betas={list(betas)} is invalid: it must be two numbers in [0, 1)")
+            raise ConfigError(
+                f"objective.discriminator_betas={list(betas)} is invalid: it must be two numbers in [0, 1)"
+            )
         self.betas = (float(betas[0]), float(betas[1]))
         self.discriminator: Discriminator | None = None
 

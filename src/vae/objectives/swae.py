@@ -42,7 +42,9 @@ class SWAE(Objective):
     def __init__(self, weight: float = 10.0, projections: int = 50, schedule: Schedule | None = None):
         self.weight = check_number("objective.weight", weight, 0.0)  # the paper's lambda
         self.projections = check_int("objective.projections", projections, 1)  # the paper's L
-        refuse_schedule(schedule, "swae", "its regulariser is the sliced Wasserstein distance weighed by objective.weight")
+        refuse_schedule(
+            schedule, "swae", "its regulariser is the sliced Wasserstein distance weighed by objective.weight"
+        )
         self.family: Family | None = None
 
     def attach(self, family: Family) -> None:
