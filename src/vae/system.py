@@ -165,8 +165,8 @@ class System(L.LightningModule):
 
     def configure_optimizers(self):
         """The model's optimiser (and schedule); where the objective owns parts, theirs after it, without a schedule."""
-        config, trainer = self.hparams.config, self.trainer
-        model = optimizers(config, self.model.parameters(), lambda: trainer.estimated_stepping_batches)
+        config = self.hparams.config
+        model = optimizers(config, self.model.parameters(), lambda: self.trainer.estimated_stepping_batches)
         if self.objective_parts is None:
             return model
         parts = self.objective.optimizer(self.objective_parts.parameters())
