@@ -29,7 +29,9 @@ TINY = {  # overrides that keep an option small; an option not named here runs w
     "posterior": {"iaf": ["posterior.hidden=8", "posterior.context=4"]},
     "prior": {"mog": ["prior.components=3"], "vamp": ["prior.components=4"]},
     "objective": {"iwae": ["objective.k=3"], "miwae": ["objective.m=2", "objective.k=2"],
-                  "piwae": ["objective.m=2", "objective.k=2"], "ciwae": ["objective.k=3"]},
+                  "piwae": ["objective.m=2", "objective.k=2"], "ciwae": ["objective.k=3"],
+                  "factor_vae": ["objective.discriminator_hidden=8"], "aae": ["objective.discriminator_hidden=8"],
+                  "swae": ["objective.projections=5"]},
     "likelihood": {"logistic_mixture": ["likelihood.components=2"]},
 }  # fmt: skip
 SHAPE = (3, 16, 16)  # sides divisible by 8, colour: every net and likelihood applies
@@ -38,7 +40,9 @@ SHAPE = (3, 16, 16)  # sides divisible by 8, colour: every net and likelihood ap
 NEEDS = {  # objective -> the posterior and prior it needs (None: any): beta-TCVAE's estimator and DIP-VAE's penalty read
     "beta_tcvae": ("gaussian", "standard_normal"),  # the Gaussian q(z|x) and measure against N(0, I); WAE's prior draws
     "dip_vae": ("gaussian", "standard_normal"),  # carry no gradient, so it needs the fixed prior
-    "wae": (None, "standard_normal"),
+    "wae": (None, "standard_normal"),  # SWAE and AAE pull the codes towards prior draws in place of a KL term
+    "swae": (None, "standard_normal"),
+    "aae": (None, "standard_normal"),
 }
 
 

@@ -50,7 +50,7 @@ def build_objective(cfg: DictConfig, model: Family) -> Objective:
         spec = {"_target_": "vae.objectives.capacity.Capacity", **{key: schedule[key] for key in CAPACITY}}  # was a schedule
     objective = instantiate(spec)
     model.check_objective(objective)
-    objective.bind(model.sample_latents)  # what MMD objectives compare q(z) with
+    objective.attach(model)  # its parts sized by the family's codes; its prior draws from the family
     return objective
 
 

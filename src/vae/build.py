@@ -20,12 +20,13 @@ def build_system(cfg: DictConfig) -> VAE:
     return VAE(OmegaConf.to_container(cfg, resolve=True))
 
 
-def build_trainer(cfg: DictConfig) -> L.Trainer:
+def build_trainer(cfg: DictConfig, automatic: bool = True) -> L.Trainer:
+    """The Trainer of `cfg`; `automatic`: whether the system uses Lightning's own optimisation step."""
     callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values() if c]
     if not cfg.trainer.get("enable_progress_bar", True):  # Lightning refuses a bar callback it was told to hide
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     loggers = [instantiate(c) for c in cfg.get("logger", {}).values() if c]
-    settings = steps_per_call.trainer_settings(cfg)  # with several steps a call, the system clips
+    settings = steps_per_call.trainer_settings(cfg, automatic)  # with several steps a call, the system clips
     # every checkpoint file is written atomically and read with weights_only=True
     plugin = AtomicCheckpointIO(trust=trusted_by(cfg))
     return instantiate(settings, callbacks=callbacks, logger=loggers or False, plugins=[plugin])

@@ -7,6 +7,10 @@ optimisation would: zero_grad, backward, clipping, the optimiser, a per-step sch
 epoch's last batch. A call ends wherever Lightning acts between calls (logs, checkpoints, validation, the epoch's
 end, `max_steps`, SIGTERM), so those see the same steps as with one step per call; tests/test_steps_per_call.py
 compares the two bit for bit. The Lightning internals it reads are in `vae.compat`, pinned by that test file.
+
+An objective with trainable parts of its own (`Objective.parts`, a discriminator) always takes this path, with one
+step per call or more: after each model step its parts take a step with their own optimiser on the `parts_loss`
+of the same batch. That optimiser is stepped unwrapped, so Lightning's `global_step` still counts model steps.
 """
 
 import types
@@ -54,10 +58,11 @@ def check(cfg) -> None:
         raise ConfigError(f"steps_per_call={steps} takes its optimiser steps itself: {reason}; give steps_per_call=1")
 
 
-def trainer_settings(cfg):
-    """`cfg.trainer`, for the Trainer: with several steps a call the system clips in its own steps (Lightning
-    refuses to clip in manual optimisation), so the clipping settings are left out."""
-    if resolve(cfg) == 1:
+def trainer_settings(cfg, automatic: bool = True):
+    """`cfg.trainer`, for the Trainer: where the system takes its own steps (`automatic` False: several a call, or
+    an objective with parts) it clips in them (Lightning refuses to clip in manual optimisation), so the clipping
+    settings are left out."""
+    if resolve(cfg) == 1 and automatic:
         return cfg.trainer
     resolved = OmegaConf.to_container(cfg.trainer, resolve=True)
     assert isinstance(resolved, dict)
@@ -67,14 +72,27 @@ def trainer_settings(cfg):
 def apply(system, cfg) -> int:
     """Set the system up for this config's steps per call, and return it. With one, Lightning's own loop runs
     unchanged; with more, the system takes its steps in `take_steps` and Lightning's warnings about that path,
-    which say nothing a user can act on, are not shown."""
+    which say nothing a user can act on, are not shown. An objective with parts always takes that path."""
     steps = resolve(cfg)
-    if steps > 1:  # Lightning hands a step that asks for `dataloader_iter` the batch iterator
+    if system.objective_parts is not None:
+        refuse_for_parts(system.objective.name, cfg.trainer)
+    if steps > 1 or system.objective_parts is not None:  # a step that asks for `dataloader_iter` gets the iterator
         for message in LIGHTNING_WARNINGS:
             warnings.filterwarnings("ignore", message=message)
         system.automatic_optimization = False
         system.training_step = types.MethodType(take_steps, system)
     return steps
+
+
+def refuse_for_parts(objective: str, trainer) -> None:
+    """An objective whose parts take steps of their own refuses, in one line, the trainer settings that work only
+    inside Lightning's step, and a loss scaler (16-bit precision), which would not unscale the parts' gradients."""
+    reason = needs_lightnings_step(trainer)
+    if reason is None and str(trainer.get("precision")).startswith("16"):
+        reason = (f"its loss scaler under trainer.precision={trainer.get('precision')} would not unscale them "
+                  "(trainer.precision=bf16-mixed needs no scaler)")  # fmt: skip
+    if reason:
+        raise ConfigError(f"objective={objective} trains its own parts in steps it takes itself: {reason}")
 
 
 def take_steps(system, dataloader_iter) -> dict:
@@ -85,7 +103,7 @@ def take_steps(system, dataloader_iter) -> dict:
     schedule), and a call ends wherever Lightning acts between calls (logs, checkpoints, validation, the epoch's
     end, SIGTERM), so those see the same steps as with one step per call.
     """
-    trainer, optimizer = system.trainer, system.optimizers()
+    trainer, optimizer = system.trainer, system.model_optimizer()
     clip = system.hparams.config["trainer"].get("gradient_clip_val")
     algorithm = system.hparams.config["trainer"].get("gradient_clip_algorithm")
     losses, samples = [], 0
@@ -95,18 +113,33 @@ def take_steps(system, dataloader_iter) -> dict:
                 break  # several processes finish the call alike: each took as many steps, for DDP's all-reduce
             count_another_batch(trainer)
         batch, _, _ = next(dataloader_iter)
-        loss = system._step(trainer.strategy.batch_to_device(batch), "train")
+        loss, parts_loss = system.losses(trainer.strategy.batch_to_device(batch), "train")
         optimizer.zero_grad()
         system.manual_backward(loss)
         if clip:
             system.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm=algorithm)
         optimizer.step()
         step_schedule(system, "step")
+        if parts_loss is not None:
+            step_parts(system, parts_loss)
         losses.append(loss.detach())
         samples += len(batch[0])
     if epoch_ends(trainer, dataloader_iter):
         step_schedule(system, "epoch")
     return {"loss": torch.stack(losses).mean(), "steps": len(losses), "samples": samples}
+
+
+def step_parts(system, parts_loss: torch.Tensor) -> None:
+    """One step of the objective's parts on their loss, after the model's step (Kim & Mnih 2018, Algorithm 2).
+
+    The model's loss reached the parts too (FactorVAE's TC term runs through the discriminator): their
+    gradients are cleared first, so the step follows `parts_loss` alone, whose graph reaches only the parts.
+    The optimiser is Lightning's unwrapped one: stepping the wrapper would count a second `global_step`.
+    """
+    optimizer = system.optimizers()[1].optimizer
+    optimizer.zero_grad()
+    system.manual_backward(parts_loss)
+    optimizer.step()
 
 
 def step_schedule(system, interval: str) -> None:

@@ -1,7 +1,9 @@
 """The Lightning system: a model (any family, `vae.families.base.Family`), an objective, logging and the optimiser.
 
 One shared step for train/val/test: draw from the model, score the draw with the objective,
-log the terms. The maths lives in the parts; this file holds none of it. The system is built
+log the terms. The maths lives in the parts; this file holds none of it. An objective that owns
+trainable parts (a discriminator, `Objective.parts`) has them registered here, so checkpoints hold
+their weights, and gets a second optimiser, stepped after the model's (`vae.steps_per_call.take_steps`). The system is built
 from the composed config alone, so `System.load_from_checkpoint(path)` works like any LightningModule's.
 (`VAE` is its former name, kept for scripts that import it.)
 """
@@ -39,6 +41,7 @@ class System(L.LightningModule):
         cfg = OmegaConf.create(config)
         self.model = build_model(cfg)
         self.objective = build_objective(cfg, self.model)
+        self.objective_parts = self.objective.parts()  # a module of the system's, so checkpoints hold its weights
         self.steps_per_call = steps_per_call.apply(self, cfg)  # > 1: its training step takes several (vae.steps_per_call)
 
     def __setattr__(self, name: str, value) -> None:
@@ -80,6 +83,11 @@ class System(L.LightningModule):
         return self.model.sample(n, y, generator)
 
     def setup(self, stage: str) -> None:
+        if self.objective_parts is not None and self.trainer.world_size > 1:
+            raise ConfigError(
+                f"objective={self.objective.name} trains its {type(self.objective_parts).__name__.lower()} in a step "
+                "of its own, which is not synchronised across processes: train on one device (trainer.devices=1)"
+            )
         spare_cuda_probes()  # without a GPU, Lightning's setting makes torch probe for one at every optimiser step
         log_without_needless_moves()  # each self.log would rebuild the metric's state on the device it is on
         self.trainer.datamodule.setup(stage)  # done already by Lightning: a no-op, said here for what follows
@@ -108,16 +116,21 @@ class System(L.LightningModule):
         self.terms = torch.compile(self.terms)
 
     def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
+        return self.losses(batch, stage)[0]
+
+    def losses(self, batch: tuple[Tensor, Tensor], stage: str) -> tuple[Tensor, Tensor | None]:
+        """Score a batch and log its terms: (the model's loss, the objective's parts' loss or None), batch means."""
         x, y = batch
         terms = self.terms(x, y, self.global_step)
         if stage == "test":  # a figure the family has no meaning for is left out, not printed wrong
             terms = {name: v for name, v in terms.items() if name not in self.model.not_applicable}
         loss = terms["loss"].mean()
+        parts_loss = terms["parts_loss"].mean() if self.objective_parts is not None else None
         on_step = stage == "train"  # train per step; val and test as epoch means, reduced across ranks
         if on_step:
             self.check_finite(loss, terms, x)
             if not should_write_step_logs(self.trainer):
-                return loss  # step metrics are written every log_every_n_steps: in between, skip building them
+                return loss, parts_loss  # step metrics are written every log_every_n_steps: skip building them
         for name, value in terms.items():
             self.log(
                 f"{stage}/{name}",
@@ -128,7 +141,7 @@ class System(L.LightningModule):
                 sync_dist=not on_step,
                 batch_size=len(x),
             )
-        return loss
+        return loss, parts_loss
 
     def check_finite(self, loss: Tensor, terms: dict, x: Tensor) -> None:
         """Stop before a non-finite loss reaches the weights (one sync per step), naming the term that broke
@@ -136,7 +149,7 @@ class System(L.LightningModule):
         if not math.isfinite(loss.item()):  # one call; torch.isfinite and bool() are two, each with its dispatch
             means = {name: v.mean() for name, v in terms.items() if isinstance(v, Tensor)}
             term = next((name for name, value in means.items() if name != "loss" and not torch.isfinite(value)), "loss")
-            lr = self.optimizers().param_groups[0]["lr"]
+            lr = self.model_optimizer().param_groups[0]["lr"]
             beta = float(terms.get("beta", 1.0))
             inputs_finite = bool(torch.isfinite(x).all())
             raise TrainingDiverged(divergence_message(self.global_step, term, means[term].item(), lr, beta, inputs_finite))
@@ -151,7 +164,18 @@ class System(L.LightningModule):
         self._step(batch, "test")
 
     def configure_optimizers(self):
-        return optimizers(self.hparams.config, self.parameters(), lambda: self.trainer.estimated_stepping_batches)
+        """The model's optimiser (and schedule); where the objective owns parts, theirs after it, without a schedule."""
+        config = self.hparams.config
+        model = optimizers(config, self.model.parameters(), lambda: self.trainer.estimated_stepping_batches)
+        if self.objective_parts is None:
+            return model
+        parts = self.objective.optimizer(self.objective_parts.parameters())
+        return [model if isinstance(model, dict) else {"optimizer": model}, {"optimizer": parts}]
+
+    def model_optimizer(self):
+        """The model's optimiser, as Lightning wraps it (the first where the objective's parts have their own)."""
+        optimizer = self.optimizers()
+        return optimizer[0] if isinstance(optimizer, list) else optimizer
 
 
 VAE = System  # the former name: checkpoints store only the config, so either name loads them

@@ -63,7 +63,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         if refused:
             raise ConfigError(refused)
         try:
-            trainer = build_trainer(cfg)
+            trainer = build_trainer(cfg, system.automatic_optimization)
         except Exception as err:
             if find_config_error(err) is not None:
                 raise

@@ -1,7 +1,17 @@
-"""`Objective`: what every training objective offers the system and the families (the `objective=` group)."""
+"""`Objective`: what every training objective offers the system and the families (the `objective=` group).
+
+An objective may own trainable parts (FactorVAE's and the AAE's discriminators): `parts()` returns them as one
+module, which the system registers (so checkpoints hold its weights), and `optimizer(parameters)` their own
+optimiser, which the system adds beside the model's. Each training step then takes two updates: the model's,
+minimising `loss`, and then the parts', minimising the `parts_loss` term the same call returned.
+"""
+
+import torch
+from torch import nn
 
 from vae.draw import Draw
 from vae.errors import ConfigError
+from vae.families.base import Family
 
 
 class Objective:
@@ -11,7 +21,8 @@ class Objective:
     k: posterior draws per example it wants. What it needs of the family, each a clause saying why (empty: nothing),
     which families that cannot give it refuse (`Family.check_objective`):
     needs_gaussian_posterior: one diagonal Gaussian q(z|x), whose (mu, logvar) it reads from `Draw.gaussian`;
-    needs_standard_normal_prior: p(z) = N(0, I), fixed.
+    needs_standard_normal_prior: p(z) = N(0, I), fixed (an objective that pulls the codes towards prior draws in
+    place of a KL term would never train a learned prior).
     """
 
     name = ""
@@ -23,14 +34,24 @@ class Objective:
     def spelled(self) -> str:
         return f"objective={self.name}"
 
+    def attach(self, family: Family) -> None:
+        """Told the family it trains, once that family has accepted it: an objective that owns parts sizes them
+        by `family.latent_dim`; one that compares q(z) with prior draws keeps `family.sample_latents`."""
+
+    def parts(self) -> nn.Module | None:
+        """The trainable parts this objective owns, trained by `optimizer` on the `parts_loss` term; None: none."""
+        return None
+
+    def optimizer(self, parameters) -> torch.optim.Optimizer:
+        """The optimiser of `parts()`'s parameters (only called where `parts()` is not None)."""
+        raise NotImplementedError(f"objective={self.name} owns no parts to optimise")
+
     def setup(self, train_size: int) -> None:
         """Told the training split's size before fitting; only estimators of q(z) need it."""
 
-    def bind(self, sample_latents) -> None:
-        """Told, once the family has accepted it, the family's `sample_latents(n)`; only objectives that
-        compare q(z) with prior draws (WAE, InfoVAE) keep it."""
-
     def __call__(self, draw: Draw, step: int) -> dict:
+        """(B,) terms by name (or floats): `loss`, minimised by the model's optimiser; where the objective owns
+        parts, also `parts_loss`, minimised by theirs, whose graph reaches only the parts (detached codes)."""
         raise NotImplementedError
 
 
@@ -40,3 +61,4 @@ def refuse_schedule(schedule, objective: str, why: str) -> None:
         raise ConfigError(
             f"{schedule.spelled} does not apply to objective={objective}: {why}; leave beta= at its default (constant 1)"
         )
+

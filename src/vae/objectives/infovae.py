@@ -35,8 +35,8 @@ class InfoVAE(Objective):
         self.schedule = schedule or Constant()
         self.sample_latents = None
 
-    def bind(self, sample_latents) -> None:
-        self.sample_latents = sample_latents
+    def attach(self, family) -> None:
+        self.sample_latents = family.sample_latents
 
     def __call__(self, draw: Draw, step: int) -> dict:
         assert self.sample_latents is not None, "build the objective with vae.assemble.build_objective"

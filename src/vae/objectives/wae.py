@@ -29,8 +29,8 @@ class WAE(Objective):
         refuse_schedule(schedule, "wae", "its loss has no KL term to weigh; objective.lam weighs the MMD penalty")
         self.sample_latents = None
 
-    def bind(self, sample_latents) -> None:
-        self.sample_latents = sample_latents
+    def attach(self, family) -> None:
+        self.sample_latents = family.sample_latents
 
     def __call__(self, draw: Draw, step: int) -> dict:
         assert self.sample_latents is not None, "build the objective with vae.assemble.build_objective"
