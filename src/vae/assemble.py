@@ -50,6 +50,7 @@ def build_objective(cfg: DictConfig, model: Family) -> Objective:
         spec = {"_target_": "vae.objectives.capacity.Capacity", **{key: schedule[key] for key in CAPACITY}}  # was a schedule
     objective = instantiate(spec)
     model.check_objective(objective)
+    objective.attach(model)
     return objective
 
 

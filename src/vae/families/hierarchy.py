@@ -40,6 +40,11 @@ class Hierarchy(Family):
         return list(self.sizes)
 
     def check_objective(self, objective: Objective) -> None:
+        if not objective.needs_log_q:
+            raise ConfigError(
+                f"objective={objective.name} does not fit family={self.name}: it trains a deterministic encoder, "
+                "which family=vae and family=cvae take (posterior=deterministic)"
+            )
         if objective.needs_factorised_gaussian:
             raise ConfigError(
                 f"objective={objective.name} does not fit family={self.name}: its estimator of q(z) needs one Gaussian layer"

@@ -9,15 +9,21 @@ class Objective:
 
     name: its option in conf/objective/; k: posterior draws per example it wants;
     needs_factorised_gaussian: whether it needs one diagonal Gaussian q(z|x) against N(0, I)
-    (families refuse it otherwise, `Family.check_objective`).
+    (families refuse it otherwise, `Family.check_objective`); needs_log_q: whether it needs the density
+    log q(z|x), False for those that train a deterministic encoder (ae, rae), which take nothing else.
     """
 
     name = ""
     k = 1
     needs_factorised_gaussian = False
+    needs_log_q = True
 
     def setup(self, train_size: int) -> None:
         """Told the training split's size before fitting; only estimators of q(z) need it."""
+
+    def attach(self, model) -> None:
+        """Told the model (a `vae.families.base.Family`) it trains, once it is built; only a term on the model's
+        own weights needs it (RAE's L2 regulariser, `Family.decoder_parameters`)."""
 
     def __call__(self, draw: Draw, step: int) -> dict:
         raise NotImplementedError
