@@ -18,10 +18,10 @@ def options(group: str) -> list[str]:
 def test_groups_hold_the_designed_options():
     assert options("model") == ["burda", "conv", "mlp", "resnet"]
     assert options("family") == ["cvae", "hvae", "ladder", "vae", "vqvae"]
-    assert options("posterior") == ["gaussian", "iaf"]
-    assert options("prior") == ["mog", "standard_normal", "vamp"]
+    assert options("posterior") == ["deterministic", "gaussian", "iaf", "planar", "radial", "vmf"]
+    assert options("prior") == ["mog", "standard_normal", "uniform_sphere", "vamp"]
     assert options("likelihood") == ["bernoulli", "gaussian", "logistic_mixture"]
-    assert options("objective") == ["beta_tcvae", "capacity", "elbo", "iwae"]
+    assert options("objective") == ["ae", "beta_tcvae", "capacity", "elbo", "iwae", "rae"]
     assert options("beta") == ["constant", "cyclical", "linear"]
     assert set(options("data")) >= {"mnist5k", "mnist", "fashion_mnist", "kmnist", "cifar10", "folder"}
     assert options("trainer") == ["cpu", "ddp", "default", "gpu"]
