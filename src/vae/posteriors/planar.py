@@ -13,11 +13,16 @@ from torch import Tensor
 from vae.posteriors.flow import AmortisedFlow
 
 
-def planar_u_hat(u: Tensor, w: Tensor) -> Tensor:
-    """u_hat, so that w^T u_hat = -1 + softplus(w^T u) > -1 (Appendix A.1). u, w: (.., D) -> (.., D)"""
+def planar_u_hat(u: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
+    """u_hat (.., D), and w^T u_hat = -1 + softplus(w^T u) > -1 (.., 1) (Appendix A.1). u, w: (.., D)
+
+    w^T u_hat is returned as m(w^T u) itself: recomputed from u_hat it would cancel to below -1 in float32
+    when w^T u is large and negative.
+    """
     wu = (w * u).sum(dim=-1, keepdim=True)  # (.., 1)
+    m = F.softplus(wu) - 1
     w_norm_sq = w.pow(2).sum(dim=-1, keepdim=True).clamp_min(1e-12)  # (.., 1)
-    return u + (F.softplus(wu) - 1 - wu) * w / w_norm_sq
+    return u + (m - wu) * w / w_norm_sq, m
 
 
 class PlanarPosterior(AmortisedFlow):
@@ -29,9 +34,10 @@ class PlanarPosterior(AmortisedFlow):
 
     def transform(self, z: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
         u, w, b = params.split([z.shape[-1], z.shape[-1], 1], dim=-1)  # (.., D), (.., D), (.., 1)
-        u_hat = planar_u_hat(u, w)
+        u_hat, wu_hat = planar_u_hat(u, w)
         a = (w * z).sum(dim=-1, keepdim=True) + b  # (.., 1)
         z = z + u_hat * torch.tanh(a)  # (.., D)
         slope = 1 - torch.tanh(a).pow(2)  # tanh'(a) in (0, 1]
-        log_det = torch.log1p(slope * (w * u_hat).sum(dim=-1, keepdim=True))  # log(1 + u_hat^T psi), (.., 1)
+        # log(1 + u_hat^T psi) = log(1 + tanh'(a) w^T u_hat); the floor only where float32 rounds m(w^T u) to -1
+        log_det = torch.log1p((slope * wu_hat).clamp_min(-1 + 1e-6))  # (.., 1)
         return z, log_det.squeeze(-1)
