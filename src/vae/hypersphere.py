@@ -31,10 +31,10 @@ class LogBessel(torch.autograd.Function):
     @staticmethod
     def forward(ctx, v: float, kappa: Tensor) -> Tensor:
         k = kappa.detach().double().cpu().numpy()
-        out = torch.from_numpy(_log_iv_numpy(v, k)).to(kappa.device, kappa.dtype)
-        ratio = np.exp(_log_iv_numpy(v + 1, k) - _log_iv_numpy(v, k))  # I_(v+1) / I_v
-        ctx.save_for_backward(torch.from_numpy(ratio + v / k).to(kappa.device, kappa.dtype))
-        return out
+        log_iv = _log_iv_numpy(v, k)
+        derivative = np.exp(_log_iv_numpy(v + 1, k) - log_iv) + v / k  # I_(v+1) / I_v + v / k
+        ctx.save_for_backward(torch.as_tensor(np.asarray(derivative)).to(kappa.device, kappa.dtype))
+        return torch.as_tensor(np.asarray(log_iv)).to(kappa.device, kappa.dtype)
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[None, Tensor]:
