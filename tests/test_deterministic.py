@@ -46,7 +46,10 @@ def test_the_ae_loss_is_the_negative_log_likelihood_of_x_given_the_encoder_mean(
 
 
 def test_the_rae_l2_term_is_the_sum_of_the_decoders_squared_weights(tmp_path):
-    model, objective = (s := system(tmp_path, "objective=rae", "objective.beta=0.5", "objective.regulariser_weight=0.01")).model, s.objective
+    model, objective = (
+        (s := system(tmp_path, "objective=rae", "objective.beta=0.5", "objective.regulariser_weight=0.01")).model,
+        s.objective,
+    )
     x = x_batch()
     terms = objective(model.draw(x), step=0)
     explicit = sum(float((p.double() ** 2).sum()) for _, p in model.decoder.named_parameters())
@@ -105,7 +108,9 @@ def test_what_does_not_fit_a_deterministic_encoder_stops_with_one_line(tmp_path,
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("objective", [["objective=ae"], ["objective=rae"], ["objective=rae", "objective.regulariser=gp"]])
+@pytest.mark.parametrize(
+    "objective", [["objective=ae"], ["objective=rae"], ["objective=rae", "objective.regulariser=gp"]]
+)
 def test_a_deterministic_autoencoder_trains_and_reports_what_applies(tmp_path, objective):
     results = train(make_config(tmp_path, [*TINY, "posterior=deterministic", *objective, "nll_samples=4"]))
     assert math.isfinite(results["test/rec"]) and math.isfinite(results["val/elbo"])

@@ -77,4 +77,6 @@ def test_a_flow_posterior_trains_and_reports_a_finite_elbo_and_log_px(tmp_path, 
     results = train(make_config(tmp_path, [*TINY, f"posterior={name}", "posterior.flows=3", "nll_samples=4"]))
     for metric in ("test/elbo", "test/nll", "test/kl", "val/elbo"):
         assert math.isfinite(results[metric]), (metric, results)
-    assert results["test/nll"] <= -results["test/elbo"] + 5  # the 4-sample bound is no looser than the ELBO, up to noise
+    assert (
+        results["test/nll"] <= -results["test/elbo"] + 5
+    )  # the 4-sample bound is no looser than the ELBO, up to noise

@@ -82,7 +82,9 @@ def test_the_closed_form_kl_to_the_uniform_prior_matches_monte_carlo(dim, kappa)
     z = sample_vmf(mu.expand(50000, dim), kappas)
     monte_carlo = (vmf_log_prob(z, mu, kappas) - UniformSphere(dim).log_prob(z)).double()
     closed = vmf_kl_uniform(torch.tensor(kappa, dtype=torch.float64), dim).item()
-    assert monte_carlo.mean().item() == pytest.approx(closed, abs=4 * monte_carlo.std().item() / math.sqrt(50000) + 1e-4)
+    assert monte_carlo.mean().item() == pytest.approx(
+        closed, abs=4 * monte_carlo.std().item() / math.sqrt(50000) + 1e-4
+    )
     assert closed > 0
 
 
@@ -111,7 +113,9 @@ def test_the_posterior_draws_on_the_sphere_and_gradients_reach_both_its_directio
 
 @pytest.mark.slow
 def test_a_vmf_model_trains_and_reports_finite_figures(tmp_path):
-    results = train(make_config(tmp_path, [*TINY, "posterior=vmf", "prior=uniform_sphere", "latent=4", "nll_samples=4"]))
+    results = train(
+        make_config(tmp_path, [*TINY, "posterior=vmf", "prior=uniform_sphere", "latent=4", "nll_samples=4"])
+    )
     for metric in ("test/elbo", "test/nll", "test/kl", "val/elbo"):
         assert math.isfinite(results[metric]), (metric, results)
     assert results["test/kl"] > 0  # the closed form against the uniform prior

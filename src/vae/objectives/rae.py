@@ -46,7 +46,9 @@ class RAE(Objective):
                  schedule: Schedule | None = None):  # fmt: skip
         self.beta = check_number("objective.beta", beta, 0.0)
         if regulariser not in REGULARISERS:
-            raise ConfigError(f"objective.regulariser={regulariser} is unknown: choose one of {', '.join(REGULARISERS)}")
+            raise ConfigError(
+                f"objective.regulariser={regulariser} is unknown: choose one of {', '.join(REGULARISERS)}"
+            )
         self.regulariser = regulariser
         self.regulariser_weight = check_number("objective.regulariser_weight", regulariser_weight, 0.0)
         refuse_schedule(schedule, "rae", "its code penalty is weighed by objective.beta")

@@ -23,7 +23,9 @@ class VMFPosterior(nn.Module):
     def __init__(self, in_features: int, latent_dim: int):
         super().__init__()
         if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 2:
-            raise ConfigError(f"latent={latent_dim} is invalid for posterior=vmf: the sphere S^(D-1) needs an integer D >= 2")
+            raise ConfigError(
+                f"latent={latent_dim} is invalid for posterior=vmf: the sphere S^(D-1) needs an integer D >= 2"
+            )
         self.latent_dim = latent_dim
         self.head = nn.Linear(in_features, latent_dim + 1)
 
