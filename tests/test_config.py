@@ -18,11 +18,11 @@ def options(group: str) -> list[str]:
 def test_groups_hold_the_designed_options():
     assert options("model") == ["burda", "conv", "mlp", "resnet"]
     assert options("family") == ["cvae", "hvae", "ladder", "vae", "vqvae"]
-    assert options("posterior") == ["gaussian", "iaf"]
-    assert options("prior") == ["mog", "standard_normal", "vamp"]
+    assert options("posterior") == ["deterministic", "gaussian", "iaf", "planar", "radial", "vmf"]
+    assert options("prior") == ["mog", "standard_normal", "uniform_sphere", "vamp"]
     assert options("likelihood") == ["bernoulli", "gaussian", "logistic_mixture"]
-    assert options("objective") == ["beta_tcvae", "capacity", "ciwae", "dip_vae", "elbo", "infovae", "iwae", "miwae",
-                                    "piwae", "wae"]  # fmt: skip
+    assert options("objective") == ["aae", "ae", "beta_tcvae", "capacity", "ciwae", "dip_vae", "elbo", "factor_vae",
+                                    "infovae", "iwae", "miwae", "piwae", "rae", "swae", "wae"]  # fmt: skip
     assert options("beta") == ["constant", "cyclical", "linear"]
     assert set(options("data")) >= {"mnist5k", "mnist", "fashion_mnist", "kmnist", "cifar10", "folder"}
     assert options("trainer") == ["cpu", "ddp", "default", "gpu"]

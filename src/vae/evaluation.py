@@ -45,12 +45,13 @@ def evaluate(
     check_int("nll_samples", nll_samples, 0)
     sums: dict[str, float] = {"elbo": 0.0, "rec": 0.0, "kl": 0.0, "nll": 0.0}
     tally, count, num_dims = model.diagnostics(), 0, 0
+    estimate = nll_samples > 0 and "nll" not in model.not_applicable  # a figure left out is not estimated either
     for batch in batches:
         x, y = batch if isinstance(batch, (tuple, list)) else (batch, None)
         draw = model.draw(x, y)
         terms = elbo_terms(draw)  # a one-sample ELBO, as in training
         figures = [("elbo", terms["elbo"]), ("rec", terms["rec"]), ("kl", terms["kl"])]
-        if nll_samples:
+        if estimate:
             figures.append(("nll", -importance_weighted_log_likelihood(model, x, nll_samples, chunk_size, y, progress)))
         for name, value in figures:
             sums[name] += float(value.sum())
@@ -59,7 +60,7 @@ def evaluate(
     if count == 0:
         raise ConfigError("the test split is empty: give data.test_size >= 1")
     metrics: dict = {name: total / count for name, total in sums.items()}
-    if nll_samples:
+    if estimate:
         metrics["bpd"] = float(bits_per_dim(torch.tensor(-metrics["nll"]), num_dims))
     else:
         del metrics["nll"]

@@ -8,7 +8,7 @@ a family overrides a hook where it differs and inherits the default where it doe
 Must implement: `from_config`, `latent_dim`, `draw`, `encode`, `decode`, `sample_latents`.
 Hooks with defaults: `classes` (conditional families), `continuous_codes` (false: discrete codes), `layer_sizes` and `redraw_below`
 (hierarchies), `kl_per_dimension`, `diagnostics`, `not_applicable`, `picture_names`,
-`prior_name`, `check_objective`.
+`prior_name`, `check_objective`, `decoder_parameters`.
 """
 
 from typing import Protocol
@@ -37,6 +37,7 @@ class Objective(Protocol):
     k: int
     needs_gaussian_posterior: str  # why it reads Draw.gaussian; empty: it does not
     needs_standard_normal_prior: str  # why it needs p(z) = N(0, I); empty: any prior
+    needs_log_q: bool  # False: it trains a deterministic encoder (ae, rae)
 
 
 class Tally(Protocol):
@@ -134,6 +135,11 @@ class Family(nn.Module):
     def sample_latents(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """n draws of the prior (n, D) on the family's device; `generator` makes them repeatable."""
         raise NotImplementedError
+
+    def decoder_parameters(self) -> list[nn.Parameter]:
+        """theta of p(x|z), the generative net's weights: what RAE's L2 regulariser weighs (objective=rae). Default:
+        none (the families that take objective=rae override it)."""
+        return []
 
     def labels(self, n: int, device: torch.device) -> Tensor | None:
         """Labels for n images when none are given: the classes in turn (0, 1, ..., 0, 1, ...), or None."""

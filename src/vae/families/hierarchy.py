@@ -40,6 +40,11 @@ class Hierarchy(Family):
         return list(self.sizes)
 
     def check_objective(self, objective: Objective) -> None:
+        if not objective.needs_log_q:
+            raise ConfigError(
+                f"{objective.spelled} does not fit family={self.name}: it trains a deterministic encoder, "
+                "which family=vae and family=cvae take (posterior=deterministic)"
+            )
         needs = objective.needs_gaussian_posterior or objective.needs_standard_normal_prior
         if needs:  # q(z|x) is a stack of layers, and p(z) is learned below the top layer
             raise ConfigError(

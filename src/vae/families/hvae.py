@@ -21,7 +21,7 @@ from vae.draw import Draw
 from vae.errors import ConfigError, check_int
 from vae.families.base import layer_kl_name
 from vae.families.hierarchy import Hierarchy
-from vae.families.parts import gaussian_parts
+from vae.families.parts import gaussian_parts, option
 from vae.families.vae import refuse_encoder_priors
 from vae.nets.mlp import check_hidden, mlp
 
@@ -56,6 +56,11 @@ class HVAEModel(Hierarchy):
     def from_config(cls, cfg: DictConfig, shape: tuple[int, int, int]) -> "HVAEModel":
         sizes = check_latents(cfg.family.latents)
         parts = gaussian_parts(cfg, shape, sizes[0], sizes[-1])
+        if parts["posterior"].on_sphere or not parts["posterior"].has_log_q:
+            raise ConfigError(
+                f"family=hvae takes posterior=gaussian, iaf, planar or radial, not posterior={option(cfg, 'posterior')}: "
+                "its upper layers are Gaussians on R^D, scored at a z1 with a density on R^D"
+            )
         refuse_encoder_priors(cfg, parts["prior"], "hvae", "not to the top layer")
         family = {key: value for key, value in cfg.family.items() if key not in ("_target_", "latents")}
         return cls(**parts, latents=sizes, **family)

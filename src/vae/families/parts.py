@@ -30,7 +30,28 @@ def gaussian_parts(cfg: DictConfig, shape: tuple[int, int, int], bottom: int, to
     encoder, decoder = encoder_and_decoder(cfg, shape, bottom + label_dim, likelihood)
     posterior = instantiate(cfg.posterior, in_features=encoder.out_features + label_dim, latent_dim=bottom)
     prior = instantiate(cfg.prior, latent_dim=top, in_shape=shape)
+    check_posterior_and_prior(cfg, posterior, prior)
     return {"encoder": encoder, "decoder": decoder, "posterior": posterior, "prior": prior, "likelihood": likelihood}
+
+
+def check_posterior_and_prior(cfg: DictConfig, posterior: nn.Module, prior: nn.Module) -> None:
+    """Refuse, in one line, a prior whose density does not live where the posterior's codes do (the sphere or R^D),
+    and a prior that a deterministic encoder's objectives (ae, rae) would never train."""
+    if posterior.on_sphere and not prior.on_sphere:
+        raise ConfigError(
+            f"posterior={option(cfg, 'posterior')} draws codes on the sphere S^(D-1), where prior={option(cfg, 'prior')} "
+            "has no density: use prior=uniform_sphere"
+        )
+    if prior.on_sphere and not posterior.on_sphere:
+        raise ConfigError(
+            f"prior={option(cfg, 'prior')} is a density on the sphere S^(D-1), but posterior={option(cfg, 'posterior')} "
+            "draws codes in R^D: use posterior=vmf"
+        )
+    if not posterior.has_log_q and not prior.standard_normal:
+        raise ConfigError(
+            f"posterior={option(cfg, 'posterior')} takes prior=standard_normal, not prior={option(cfg, 'prior')}: "
+            "objective=ae and rae do not train a prior, so its weights would stay as initialised"
+        )
 
 
 def refuse_parts(cfg: DictConfig, family: str, why: str) -> None:

@@ -31,11 +31,28 @@ class VAEModel(Family):
     def latent_dim(self) -> int:
         return self.posterior.latent_dim
 
+    @property
+    def not_applicable(self) -> dict[str, str]:
+        if self.posterior.has_log_q:
+            return {}
+        why = "the encoder is deterministic (posterior=deterministic): q(z|x) is a point mass without a density"
+        return {name: why for name in ("elbo", "kl", "nll", "bpd")}
+
     def check_objective(self, objective: Objective) -> None:
+        if objective.needs_log_q and not self.posterior.has_log_q:
+            raise ConfigError(
+                f"{objective.spelled} needs log q(z|x), which the deterministic encoder (posterior=deterministic) "
+                "does not have: use objective=ae or objective=rae"
+            )
+        if not objective.needs_log_q and self.posterior.has_log_q:
+            raise ConfigError(
+                f"{objective.spelled} trains a deterministic encoder: use posterior=deterministic (a posterior "
+                "with a density trains with objective=elbo)"
+            )
         if objective.needs_gaussian_posterior and not self.posterior.diagonal_gaussian:
             raise ConfigError(
                 f"{objective.spelled} needs posterior=gaussian: {objective.needs_gaussian_posterior}, "
-                "which a flow posterior does not have"
+                "which a flow or a vMF posterior does not have"
             )
         if objective.needs_standard_normal_prior and not self.prior.standard_normal:
             raise ConfigError(
@@ -57,12 +74,13 @@ class VAEModel(Family):
     def draw(self, x: Tensor, y: Tensor | None = None, k: int = 1) -> Draw:
         """x (B, C, H, W) -> a Draw of K codes per example."""
         batch = len(x)
-        z, log_q, gaussian = self.posterior(self.features(x, y), k)  # (K, B, D), (K, B)
+        h = self.features(x, y)  # (B, F)
+        z, log_q, gaussian = self.posterior(h, k)  # (K, B, D), (K, B)
         y_rep = None if y is None else y.repeat(k, *[1] * (y.dim() - 1))  # (K * B, ...), in z.flatten(0, 1)'s order
         params = self.decoder(self.decoder_input(z.flatten(0, 1), y_rep))  # (K * B, C * params_per_pixel, H, W)
         x_rep = x.expand(k, *x.shape).flatten(0, 1)  # (K * B, C, H, W)
         log_px_z = self.likelihood.log_prob(params, x_rep).view(k, batch)
-        kl = gaussian_kl(*gaussian) if self.closed_form_kl else None
+        kl = gaussian_kl(*gaussian) if self.closed_form_kl else self.posterior.kl(h, self.prior)  # (B,) or None
         return Draw(log_px_z, self.prior.log_prob(z, self.base), log_q, z, kl, gaussian)
 
     def encode(self, x: Tensor, y: Tensor | None = None) -> Tensor:
@@ -73,6 +91,9 @@ class VAEModel(Family):
 
     def sample_latents(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         return self.prior.sample(n, self.base, generator)
+
+    def decoder_parameters(self) -> list[nn.Parameter]:
+        return list(self.decoder.parameters())
 
     def kl_per_dimension(self, x: Tensor, y: Tensor | None = None) -> Tensor | None:
         """KL(q(z_d|x) || N(0, 1)) (B, D): a meaning only for a Gaussian posterior against a factorised N(0, I)."""

@@ -22,13 +22,16 @@ class Objective:
     which families that cannot give it refuse (`Family.check_objective`):
     needs_gaussian_posterior: one diagonal Gaussian q(z|x), whose (mu, logvar) it reads from `Draw.gaussian`;
     needs_standard_normal_prior: p(z) = N(0, I), fixed (an objective that pulls the codes towards prior draws in
-    place of a KL term would never train a learned prior).
+    place of a KL term would never train a learned prior);
+    needs_log_q: the density log q(z|x); False for those that train a deterministic encoder (ae, rae), which take
+    nothing else.
     """
 
     name = ""
     k = 1
     needs_gaussian_posterior = ""
     needs_standard_normal_prior = ""
+    needs_log_q = True
 
     @property
     def spelled(self) -> str:
@@ -36,7 +39,8 @@ class Objective:
 
     def attach(self, family: Family) -> None:
         """Told the family it trains, once that family has accepted it: an objective that owns parts sizes them
-        by `family.latent_dim`; one that compares q(z) with prior draws keeps `family.sample_latents`."""
+        by `family.latent_dim`; one that compares q(z) with prior draws keeps `family.sample_latents`; a term on the
+        model's own weights reads them (RAE's L2 regulariser, `Family.decoder_parameters`)."""
 
     def parts(self) -> nn.Module | None:
         """The trainable parts this objective owns, trained by `optimizer` on the `parts_loss` term; None: none."""

@@ -2,7 +2,7 @@
 
 from torch import Tensor, nn
 
-from vae.distributions import log_normal, reparameterize
+from vae.distributions import gaussian_kl, log_normal, reparameterize
 from vae.errors import check_int
 
 
@@ -10,6 +10,8 @@ class GaussianPosterior(nn.Module):
     """One linear map from the encoder's features to (mu, logvar)."""
 
     diagonal_gaussian = True  # q(z|x) is its base Gaussian: closed-form KL, beta-TCVAE's estimator
+    has_log_q = True
+    on_sphere = False
 
     def __init__(self, in_features: int, latent_dim: int):
         super().__init__()
@@ -28,3 +30,7 @@ class GaussianPosterior(nn.Module):
 
     def mean(self, h: Tensor) -> Tensor:
         return self.base(h)[0]
+
+    def kl(self, h: Tensor, prior) -> Tensor | None:
+        """KL(q(z|x) || N(0, I)) (B,) in closed form against the standard normal, else None."""
+        return gaussian_kl(*self.base(h)) if prior.standard_normal else None

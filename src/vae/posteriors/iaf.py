@@ -55,6 +55,8 @@ class IAFPosterior(nn.Module):
     """A diagonal Gaussian base, then `steps` IAF steps conditioned on a context from the encoder."""
 
     diagonal_gaussian = False  # the flow leaves the Gaussian family
+    has_log_q = True
+    on_sphere = False
 
     def __init__(self, in_features: int, latent_dim: int, steps: int = 2, hidden: int = 320, context: int = 64):
         super().__init__()
@@ -90,3 +92,7 @@ class IAFPosterior(nn.Module):
     def mean(self, h: Tensor) -> Tensor:
         """The flow applied to the base mean: a typical code (q's mean has no closed form)."""
         return self.flow(self.base(h)[0], self.to_context(h).float())[0]
+
+    def kl(self, h: Tensor, prior) -> None:
+        """No closed form: the objective takes the Monte Carlo estimate log q - log p."""
+        return None

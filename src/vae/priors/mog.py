@@ -11,6 +11,7 @@ from vae.errors import check_int
 class MixtureOfGaussians(nn.Module):
     standard_normal = False
     needs_encoder = False
+    on_sphere = False  # a density on R^D
 
     def __init__(self, latent_dim: int, in_shape: tuple[int, int, int] | None = None, components: int = 10):
         super().__init__()

@@ -9,6 +9,7 @@ from vae.distributions import log_standard_normal
 class StandardNormal(nn.Module):
     standard_normal = True  # factorises over dimensions; the closed-form KL applies
     needs_encoder = False
+    on_sphere = False  # a density on R^D
 
     def __init__(self, latent_dim: int, in_shape: tuple[int, int, int] | None = None):
         super().__init__()

@@ -17,6 +17,7 @@ from vae.errors import check_int
 class VampPrior(nn.Module):
     standard_normal = False
     needs_encoder = True  # its pseudo-inputs pass the model's encoder and posterior (`base`)
+    on_sphere = False  # a density on R^D
 
     def __init__(self, latent_dim: int, in_shape: tuple[int, int, int], components: int = 500):
         super().__init__()
