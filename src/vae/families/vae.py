@@ -76,7 +76,8 @@ class VAEModel(Family):
         batch = len(x)
         h = self.features(x, y)  # (B, F)
         z, log_q, gaussian = self.posterior(h, k)  # (K, B, D), (K, B)
-        y_rep = None if y is None else y.repeat(k, *[1] * (y.dim() - 1))  # (K * B, ...), in z.flatten(0, 1)'s order
+        # (K * B, ...) in z.flatten(0, 1)'s order, for a conditional family; the others ignore labels: no copy per step
+        y_rep = y.repeat(k, *[1] * (y.dim() - 1)) if y is not None and self.classes else None
         params = self.decoder(self.decoder_input(z.flatten(0, 1), y_rep))  # (K * B, C * params_per_pixel, H, W)
         x_rep = x.expand(k, *x.shape).flatten(0, 1)  # (K * B, C, H, W)
         log_px_z = self.likelihood.log_prob(params, x_rep).view(k, batch)
