@@ -7,7 +7,7 @@ from torch import Tensor, nn
 from vae.distributions import gaussian_kl
 from vae.draw import Draw
 from vae.errors import ConfigError, check_int
-from vae.families.base import Family, Objective
+from vae.families.base import Family, Objective, loss_not_applicable
 from vae.families.parts import gaussian_parts, option
 from vae.metrics.latents import kl_per_dimension
 
@@ -30,6 +30,10 @@ class VAEModel(Family):
     @property
     def latent_dim(self) -> int:
         return self.posterior.latent_dim
+
+    @property
+    def not_applicable(self) -> dict[str, str]:
+        return loss_not_applicable(self.likelihood)
 
     def check_objective(self, objective: Objective) -> None:
         if objective.needs_gaussian_posterior and not self.posterior.diagonal_gaussian:
