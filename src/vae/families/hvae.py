@@ -21,7 +21,7 @@ from vae.draw import Draw
 from vae.errors import ConfigError, check_int
 from vae.families.base import layer_kl_name
 from vae.families.hierarchy import Hierarchy
-from vae.families.parts import gaussian_parts
+from vae.families.parts import gaussian_parts, option
 from vae.families.vae import refuse_encoder_priors
 from vae.nets.mlp import check_hidden, mlp
 
@@ -57,6 +57,11 @@ class HVAEModel(Hierarchy):
         sizes = check_latents(cfg.family.latents)
         parts = gaussian_parts(cfg, shape, sizes[0], sizes[-1])
         refuse_encoder_priors(cfg, parts["prior"], "hvae", "not to the top layer")
+        if parts["posterior"].needs_log_joint:
+            raise ConfigError(
+                f"family=hvae takes no posterior={option(cfg, 'posterior')}: its steps move the whole code along "
+                "log p(x, z), and this family's z1 is drawn before the layers above it; use family=vae, or posterior=iaf"
+            )
         family = {key: value for key, value in cfg.family.items() if key not in ("_target_", "latents")}
         return cls(**parts, latents=sizes, **family)
 

@@ -61,13 +61,22 @@ class VAEModel(Family):
     def draw(self, x: Tensor, y: Tensor | None = None, k: int = 1) -> Draw:
         """x (B, C, H, W) -> a Draw of K codes per example."""
         batch = len(x)
-        z, log_q, gaussian = self.posterior(self.features(x, y), k)  # (K, B, D), (K, B)
         y_rep = None if y is None else y.repeat(k, *[1] * (y.dim() - 1))  # (K * B, ...), in z.flatten(0, 1)'s order
-        params = self.decoder(self.decoder_input(z.flatten(0, 1), y_rep))  # (K * B, C * params_per_pixel, H, W)
         x_rep = x.expand(k, *x.shape).flatten(0, 1)  # (K * B, C, H, W)
-        log_px_z = self.likelihood.log_prob(params, x_rep).view(k, batch)
+
+        def log_px_z(z: Tensor) -> Tensor:  # z (K, B, D) -> log p(x|z) (K, B)
+            params = self.decoder(self.decoder_input(z.flatten(0, 1), y_rep))  # (K * B, C * params_per_pixel, H, W)
+            # a posterior's gradient taken inside Lightning's test loop: autograd cannot save an inference-mode tensor
+            target = x_rep.clone() if x_rep.is_inference() and torch.is_grad_enabled() else x_rep
+            return self.likelihood.log_prob(params, target).view(k, batch)
+
+        h = self.features(x, y)
+        if self.posterior.needs_log_joint:  # it moves z along log p(x, z) (posterior=hamiltonian)
+            z, log_q, gaussian = self.posterior(h, k, log_joint=lambda z: log_px_z(z) + self.prior.log_prob(z, self.base))
+        else:
+            z, log_q, gaussian = self.posterior(h, k)  # (K, B, D), (K, B)
         kl = gaussian_kl(*gaussian) if self.closed_form_kl else None
-        return Draw(log_px_z, self.prior.log_prob(z, self.base), log_q, z, kl, gaussian)
+        return Draw(log_px_z(z), self.prior.log_prob(z, self.base), log_q, z, kl, gaussian)
 
     def encode(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         return self.posterior.mean(self.features(x, y)).float()

@@ -3,5 +3,7 @@
 A posterior maps features h (B, F) to `(z (K, B, D), log_q (K, B), gaussian)`, where `gaussian`
 is `(mu, logvar)` (B, D) when q is a diagonal Gaussian (closed-form KL, beta-TCVAE) and None
 otherwise. `base(h)` is the diagonal Gaussian it starts from (VampPrior's components) and
-`mean(h)` the code that pictures and metrics use. Each declares `diagonal_gaussian`: whether q is its base Gaussian.
+`mean(h)` the code that pictures and metrics use. Each declares `diagonal_gaussian`: whether q is its base Gaussian,
+and `needs_log_joint`: whether its draws follow the model's log p(x, z) (`posterior=hamiltonian`); the family then
+calls it as `posterior(h, k, log_joint=f)` with f: z (K, B, D) -> log p(x|z) + log p(z) (K, B), differentiable in z.
 """

@@ -10,6 +10,7 @@ class GaussianPosterior(nn.Module):
     """One linear map from the encoder's features to (mu, logvar)."""
 
     diagonal_gaussian = True  # q(z|x) is its base Gaussian: closed-form KL, beta-TCVAE's estimator
+    needs_log_joint = False  # its draws do not depend on the decoder
 
     def __init__(self, in_features: int, latent_dim: int):
         super().__init__()

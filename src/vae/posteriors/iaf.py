@@ -55,6 +55,7 @@ class IAFPosterior(nn.Module):
     """A diagonal Gaussian base, then `steps` IAF steps conditioned on a context from the encoder."""
 
     diagonal_gaussian = False  # the flow leaves the Gaussian family
+    needs_log_joint = False  # its draws do not depend on the decoder
 
     def __init__(self, in_features: int, latent_dim: int, steps: int = 2, hidden: int = 320, context: int = 64):
         super().__init__()
