@@ -18,9 +18,9 @@ def options(group: str) -> list[str]:
 def test_groups_hold_the_designed_options():
     assert options("model") == ["burda", "conv", "mlp", "resnet"]
     assert options("family") == ["cvae", "hvae", "ladder", "vae", "vqvae"]
-    assert options("posterior") == ["gaussian", "iaf"]
+    assert options("posterior") == ["gaussian", "hamiltonian", "iaf"]
     assert options("prior") == ["mog", "standard_normal", "vamp"]
-    assert options("likelihood") == ["bernoulli", "gaussian", "logistic_mixture"]
+    assert options("likelihood") == ["bernoulli", "gaussian", "logistic_mixture", "msssim"]
     assert options("objective") == ["beta_tcvae", "capacity", "ciwae", "dip_vae", "elbo", "infovae", "iwae", "miwae",
                                     "piwae", "wae"]  # fmt: skip
     assert options("beta") == ["constant", "cyclical", "linear"]
