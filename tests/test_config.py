@@ -18,9 +18,9 @@ def options(group: str) -> list[str]:
 def test_groups_hold_the_designed_options():
     assert options("model") == ["burda", "conv", "mlp", "resnet"]
     assert options("family") == ["cvae", "hvae", "ladder", "vae", "vqvae"]
-    assert options("posterior") == ["deterministic", "gaussian", "iaf", "planar", "radial", "vmf"]
+    assert options("posterior") == ["deterministic", "gaussian", "hamiltonian", "iaf", "planar", "radial", "vmf"]
     assert options("prior") == ["mog", "standard_normal", "uniform_sphere", "vamp"]
-    assert options("likelihood") == ["bernoulli", "gaussian", "logistic_mixture"]
+    assert options("likelihood") == ["bernoulli", "gaussian", "logistic_mixture", "msssim"]
     assert options("objective") == ["aae", "ae", "beta_tcvae", "capacity", "ciwae", "dip_vae", "elbo", "factor_vae",
                                     "infovae", "iwae", "miwae", "piwae", "rae", "swae", "wae"]  # fmt: skip
     assert options("beta") == ["constant", "cyclical", "linear"]

@@ -27,13 +27,13 @@ TINY = {  # overrides that keep an option small; an option not named here runs w
     "model": {"mlp": ["model.hidden=[16]"], "burda": ["model.hidden=[16,16]"], "conv": ["model.channels=[4,8]"],
               "resnet": ["model.channels=[4,4,8]"]},
     "posterior": {"iaf": ["posterior.hidden=8", "posterior.context=4"], "planar": ["posterior.flows=2"],
-                  "radial": ["posterior.flows=2"]},
+                  "radial": ["posterior.flows=2"], "hamiltonian": ["posterior.steps=1"]},
     "prior": {"mog": ["prior.components=3"], "vamp": ["prior.components=4"]},
     "objective": {"iwae": ["objective.k=3"], "miwae": ["objective.m=2", "objective.k=2"],
                   "piwae": ["objective.m=2", "objective.k=2"], "ciwae": ["objective.k=3"],
                   "factor_vae": ["objective.discriminator_hidden=8"], "aae": ["objective.discriminator_hidden=8"],
                   "swae": ["objective.projections=5"]},
-    "likelihood": {"logistic_mixture": ["likelihood.components=2"]},
+    "likelihood": {"logistic_mixture": ["likelihood.components=2"], "msssim": ["likelihood.scales=2"]},
 }  # fmt: skip
 SHAPE = (3, 16, 16)  # sides divisible by 8, colour: every net and likelihood applies
 

@@ -29,6 +29,15 @@ def layer_kl_name(layer: int) -> str:
     return f"kl_layer{layer + 1}"
 
 
+def loss_not_applicable(likelihood) -> dict[str, str]:
+    """The figures a likelihood that is a loss, not a normalised density (`normalised = False`), leaves without
+    meaning, each with the reason: a family with such a likelihood names them in `not_applicable`."""
+    if likelihood.normalised:
+        return {}
+    why = "the reconstruction term is a loss (likelihood=msssim), not a normalised density p(x|z)"
+    return {"elbo": f"{why}: the ELBO bounds nothing", "nll": f"{why}: there is no log p(x)", "bpd": f"{why}: no bits/dim"}
+
+
 class Objective(Protocol):
     """What a family may ask of an objective when it checks that the two fit (vae.objectives)."""
 

@@ -8,7 +8,7 @@ from omegaconf import DictConfig
 from torch import Tensor, nn
 
 from vae.errors import ConfigError
-from vae.families.base import Family, Objective
+from vae.families.base import Family, Objective, loss_not_applicable
 
 UNSET_LATENT = 20  # conf/train.yaml's `latent`: what a command that does not mention latent= gives
 
@@ -38,6 +38,10 @@ class Hierarchy(Family):
     @property
     def layer_sizes(self) -> list[int]:
         return list(self.sizes)
+
+    @property
+    def not_applicable(self) -> dict[str, str]:
+        return loss_not_applicable(self.likelihood)
 
     def check_objective(self, objective: Objective) -> None:
         if not objective.needs_log_q:

@@ -62,6 +62,11 @@ class HVAEModel(Hierarchy):
                 "its upper layers are Gaussians on R^D, scored at a z1 with a density on R^D"
             )
         refuse_encoder_priors(cfg, parts["prior"], "hvae", "not to the top layer")
+        if parts["posterior"].needs_log_joint:
+            raise ConfigError(
+                f"family=hvae takes no posterior={option(cfg, 'posterior')}: its steps move the whole code along "
+                "log p(x, z), and this family's z1 is drawn before the layers above it; use family=vae, or posterior=iaf"
+            )
         family = {key: value for key, value in cfg.family.items() if key not in ("_target_", "latents")}
         return cls(**parts, latents=sizes, **family)
 

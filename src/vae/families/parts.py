@@ -31,6 +31,11 @@ def gaussian_parts(cfg: DictConfig, shape: tuple[int, int, int], bottom: int, to
     posterior = instantiate(cfg.posterior, in_features=encoder.out_features + label_dim, latent_dim=bottom)
     prior = instantiate(cfg.prior, latent_dim=top, in_shape=shape)
     check_posterior_and_prior(cfg, posterior, prior)
+    if posterior.needs_log_joint and cfg.model.get("compile"):
+        raise ConfigError(
+            f"posterior={option(cfg, 'posterior')} does not combine with model.compile=true: its steps call autograd.grad on "
+            "log p(x, z) inside the step and differentiate the result, which torch.compile does not support; leave model.compile=false"
+        )
     return {"encoder": encoder, "decoder": decoder, "posterior": posterior, "prior": prior, "likelihood": likelihood}
 
 

@@ -7,7 +7,7 @@ from torch import Tensor, nn
 from vae.distributions import gaussian_kl
 from vae.draw import Draw
 from vae.errors import ConfigError, check_int
-from vae.families.base import Family, Objective
+from vae.families.base import Family, Objective, loss_not_applicable
 from vae.families.parts import gaussian_parts, option
 from vae.metrics.latents import kl_per_dimension
 
@@ -33,10 +33,9 @@ class VAEModel(Family):
 
     @property
     def not_applicable(self) -> dict[str, str]:
-        if self.posterior.has_log_q:
-            return {}
         why = "the encoder is deterministic (posterior=deterministic): q(z|x) is a point mass without a density"
-        return {name: why for name in ("elbo", "kl", "nll", "bpd")}
+        deterministic = {} if self.posterior.has_log_q else {name: why for name in ("elbo", "kl", "nll", "bpd")}
+        return loss_not_applicable(self.likelihood) | deterministic
 
     def check_objective(self, objective: Objective) -> None:
         if objective.needs_log_q and not self.posterior.has_log_q:
@@ -74,15 +73,23 @@ class VAEModel(Family):
     def draw(self, x: Tensor, y: Tensor | None = None, k: int = 1) -> Draw:
         """x (B, C, H, W) -> a Draw of K codes per example."""
         batch = len(x)
-        h = self.features(x, y)  # (B, F)
-        z, log_q, gaussian = self.posterior(h, k)  # (K, B, D), (K, B)
         # (K * B, ...) in z.flatten(0, 1)'s order, for a conditional family; the others ignore labels: no copy per step
         y_rep = y.repeat(k, *[1] * (y.dim() - 1)) if y is not None and self.classes else None
-        params = self.decoder(self.decoder_input(z.flatten(0, 1), y_rep))  # (K * B, C * params_per_pixel, H, W)
         x_rep = x.expand(k, *x.shape).flatten(0, 1)  # (K * B, C, H, W)
-        log_px_z = self.likelihood.log_prob(params, x_rep).view(k, batch)
+
+        def log_px_z(z: Tensor) -> Tensor:  # z (K, B, D) -> log p(x|z) (K, B)
+            params = self.decoder(self.decoder_input(z.flatten(0, 1), y_rep))  # (K * B, C * params_per_pixel, H, W)
+            # a posterior's gradient taken inside Lightning's test loop: autograd cannot save an inference-mode tensor
+            target = x_rep.clone() if x_rep.is_inference() and torch.is_grad_enabled() else x_rep
+            return self.likelihood.log_prob(params, target).view(k, batch)
+
+        h = self.features(x, y)  # (B, F)
+        if self.posterior.needs_log_joint:  # it moves z along log p(x, z) (posterior=hamiltonian)
+            z, log_q, gaussian = self.posterior(h, k, log_joint=lambda z: log_px_z(z) + self.prior.log_prob(z, self.base))
+        else:
+            z, log_q, gaussian = self.posterior(h, k)  # (K, B, D), (K, B)
         kl = gaussian_kl(*gaussian) if self.closed_form_kl else self.posterior.kl(h, self.prior)  # (B,) or None
-        return Draw(log_px_z, self.prior.log_prob(z, self.base), log_q, z, kl, gaussian)
+        return Draw(log_px_z(z), self.prior.log_prob(z, self.base), log_q, z, kl, gaussian)
 
     def encode(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         return self.posterior.mean(self.features(x, y)).float()

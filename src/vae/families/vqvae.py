@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from vae.draw import Draw
 from vae.errors import ConfigError, check_int, check_number
-from vae.families.base import Family, Objective
+from vae.families.base import Family, Objective, loss_not_applicable
 from vae.families.parts import encoder_and_decoder, refuse_parts
 from vae.metrics.latents import perplexity
 
@@ -185,7 +185,7 @@ class VQVAEModel(Family):
     @property
     def not_applicable(self) -> dict[str, str]:
         if self.code_prior.learned:
-            return dict(NOT_APPLICABLE)
+            return NOT_APPLICABLE | loss_not_applicable(self.likelihood)
         return NOT_APPLICABLE | {name: NO_LEARNED_PRIOR for name in ("elbo", "kl", "nll", "bpd")}
 
     def check_objective(self, objective: Objective) -> None:

@@ -20,6 +20,7 @@ class Bernoulli:
     """Binary (or [0, 1] grey) images; the decoder gives one logit per pixel."""
 
     params_per_pixel = 1
+    normalised = True  # a density: log p(x) and bits/dim apply
 
     def log_prob(self, params: Tensor, x: Tensor) -> Tensor:
         return bernoulli_log_likelihood(params.float(), x)

@@ -20,6 +20,7 @@ class Gaussian:
     """The decoder gives a mean and a log-variance map per channel."""
 
     params_per_pixel = 2
+    normalised = True  # a density: log p(x) and bits/dim apply
 
     def log_prob(self, params: Tensor, x: Tensor) -> Tensor:
         mean, logvar = params.float().chunk(2, dim=1)  # (B, C, H, W) each

@@ -41,6 +41,8 @@ def discretized_logistic_mixture_log_prob(x: Tensor, logits: Tensor, means: Tens
 class LogisticMixture:
     """The decoder gives, per channel, `components` mixture logits, means and log-scales."""
 
+    normalised = True  # a density over the 256 values: log p(x) and bits/dim apply
+
     def __init__(self, components: int = 10):
         self.components = check_int("likelihood.components", components, 1)
         self.params_per_pixel = 3 * self.components

@@ -9,4 +9,7 @@ where the pair has one, else None. Each declares `diagonal_gaussian` (whether q 
 are not applicable and only objective=ae or rae train it) and `on_sphere` (codes on S^(D-1), scored by a
 density on the sphere: posterior=vmf, with prior=uniform_sphere). A posterior without a Gaussian base
 (vmf, deterministic) has no `base`; the priors that need one (VampPrior) are refused with it.
+Each also declares `needs_log_joint`: whether its draws follow the model's log p(x, z) (`posterior=hamiltonian`);
+the family then calls it as `posterior(h, k, log_joint=f)` with f: z (K, B, D) -> log p(x|z) + log p(z) (K, B),
+differentiable in z.
 """

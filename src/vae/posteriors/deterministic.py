@@ -19,6 +19,7 @@ class DeterministicPosterior(nn.Module):
     diagonal_gaussian = False
     has_log_q = False  # a point mass: no density
     on_sphere = False
+    needs_log_joint = False  # its draws do not depend on the decoder
 
     def __init__(self, in_features: int, latent_dim: int):
         super().__init__()

@@ -21,6 +21,7 @@ class AmortisedFlow(nn.Module):
     diagonal_gaussian = False  # the flow leaves the Gaussian family
     has_log_q = True
     on_sphere = False
+    needs_log_joint = False  # its draws do not depend on the decoder
 
     def __init__(self, in_features: int, latent_dim: int, flows: int = 8):
         super().__init__()

@@ -12,6 +12,7 @@ class GaussianPosterior(nn.Module):
     diagonal_gaussian = True  # q(z|x) is its base Gaussian: closed-form KL, beta-TCVAE's estimator
     has_log_q = True
     on_sphere = False
+    needs_log_joint = False  # its draws do not depend on the decoder
 
     def __init__(self, in_features: int, latent_dim: int):
         super().__init__()

@@ -57,6 +57,7 @@ class IAFPosterior(nn.Module):
     diagonal_gaussian = False  # the flow leaves the Gaussian family
     has_log_q = True
     on_sphere = False
+    needs_log_joint = False  # its draws do not depend on the decoder
 
     def __init__(self, in_features: int, latent_dim: int, steps: int = 2, hidden: int = 320, context: int = 64):
         super().__init__()

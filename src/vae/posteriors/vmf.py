@@ -19,6 +19,7 @@ class VMFPosterior(nn.Module):
     diagonal_gaussian = False
     has_log_q = True
     on_sphere = True  # codes and densities live on S^(D-1)
+    needs_log_joint = False  # its draws do not depend on the decoder
 
     def __init__(self, in_features: int, latent_dim: int):
         super().__init__()
