@@ -86,6 +86,7 @@ def test_evaluate_names_why_log_px_is_left_out(tmp_path):
     assert model.decode(model.encode(torch.rand(2, 1, 28, 28))).shape == (2, 1, 28, 28)
 
 
+@pytest.mark.slow
 def test_a_run_on_images_too_small_stops_with_the_one_line(tmp_path):
     with pytest.raises(Exception) as caught:
         train(make_config(tmp_path, [*TINY, *SMALL, "likelihood.scales=5"]))

@@ -170,7 +170,9 @@ def test_the_discriminators_gradients_and_the_models_stay_apart(tmp_path, object
     assert any(not torch.equal(p, b) for p, b in zip(parts, before))
 
 
-@pytest.mark.parametrize("objective", ["factor_vae", "swae", "aae"])
+@pytest.mark.parametrize(  # the fast tier trains the one with a second optimiser; the full suite each
+    "objective", ["factor_vae", pytest.param("swae", marks=pytest.mark.slow), pytest.param("aae", marks=pytest.mark.slow)]
+)
 def test_a_few_steps_train_each_objective_on_the_default_data(tmp_path, objective):
     results = train(make_config(tmp_path, [*TINY, f"objective={objective}"]))
     assert math.isfinite(results["test/elbo"]) and math.isfinite(results["test/loss"])
@@ -195,6 +197,7 @@ class Crash(L.Callback):
             raise RuntimeError("crash")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("steps_per_call", ["1", "auto"])
 def test_factor_vae_resumed_after_a_crash_ends_as_the_uninterrupted_run(tmp_path, steps_per_call):
     run = [*RUN, f"steps_per_call={steps_per_call}"]

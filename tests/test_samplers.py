@@ -135,6 +135,7 @@ def test_every_sampler_config_builds_and_prior_is_the_default():
                 assert instantiate(compose(command, overrides=[f"sampler={name}"]).sampler).name == name
 
 
+@pytest.mark.slow
 def test_sample_py_draws_from_a_gmm_fitted_to_the_training_codes(tmp_path):
     train(make_config(tmp_path / "run", [*TINY, "nll_samples=0"]))
     ckpt = tmp_path / "run" / "checkpoints" / "best.ckpt"
