@@ -62,7 +62,8 @@ def load_checkpoint(path: str | Path, map_location=torch.device("cpu"), trust: I
     config = (checkpoint.get("hyper_parameters") or {}).get("config")
     if config is not None:  # checked before anything can instantiate it; what was checked is what gets built
         check_version(config, path)
-        checkpoint["hyper_parameters"]["config"] = with_later_settings(check_targets(config, f"ckpt_path={path}", trust))
+        checked = check_targets(config, f"ckpt_path={path}", trust)
+        checkpoint["hyper_parameters"]["config"] = with_later_settings(checked)
     return checkpoint
 
 
