@@ -62,7 +62,8 @@ def load_checkpoint(path: str | Path, map_location=torch.device("cpu"), trust: I
     config = (checkpoint.get("hyper_parameters") or {}).get("config")
     if config is not None:  # checked before anything can instantiate it; what was checked is what gets built
         check_version(config, path)
-        checkpoint["hyper_parameters"]["config"] = check_targets(config, f"ckpt_path={path}", trust)
+        checked = check_targets(config, f"ckpt_path={path}", trust)
+        checkpoint["hyper_parameters"]["config"] = with_later_settings(checked)
     return checkpoint
 
 
@@ -210,6 +211,15 @@ def check_version(config, path: str | Path) -> None:
             f"ckpt_path={path} is from an earlier version of vae (0.1, before the model zoo) and cannot be loaded: "
             "train it again with this version"
         )
+
+
+def with_later_settings(config: dict) -> dict:
+    """A stored config with the settings added since it was written, each at the value that rebuilds its weights:
+    a family=cvae checkpoint without family.label_embedding fed the decoder the one-hot label (0)."""
+    family = config.get("family") or {}
+    if str(family.get("_target_", "")).endswith(".cvae.CVAEModel") and "label_embedding" not in family:
+        config = {**config, "family": {**family, "label_embedding": 0}}
+    return config
 
 
 def describe(cfg: DictConfig) -> str:
