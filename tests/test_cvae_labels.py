@@ -30,6 +30,7 @@ def digit_classifier(tmp_path_factory):
     return lambda model: classifier(model, cache, steps=300)
 
 
+@pytest.mark.slow  # 10 epochs and a classifier: 20 s
 def test_a_briefly_trained_cvae_draws_the_digit_of_each_label(tmp_path, digit_classifier):
     """A fifth of the README's run (10 epochs at the defaults: latent 20, the MLP 784-400-20) already does."""
     import vae

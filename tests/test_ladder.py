@@ -230,7 +230,9 @@ def csv_rows(run_dir) -> list[dict]:
         return [row for row in csv.DictReader(f) if row.get("train/loss")]
 
 
-@pytest.mark.parametrize("name", TRAININGS)
+@pytest.mark.parametrize(  # the fast tier trains one; the full suite each
+    "name", [name if name == "elbo-warmup-batchnorm" else pytest.param(name, marks=pytest.mark.slow) for name in TRAININGS]
+)
 def test_a_ladder_trains_a_few_steps_and_reports_each_layer(tmp_path, name):
     args = [*TINY, *SMALL, *TRAININGS[name], "trainer.limit_train_batches=8", "nll_samples=4"]
     results = train(make_config(tmp_path, args))
