@@ -12,7 +12,7 @@ pytestmark = pytest.mark.slow  # every test here runs src/train.py in a subproce
 def test_help_lists_groups_and_options(run_cli):
     result = run_cli("--help")
     assert result.returncode == 0
-    for line in ["model: burda, conv, mlp, resnet", "prior: mog, standard_normal, vamp", "beta: constant, cyclical, linear", "trainer: cpu, ddp, default, gpu"]:
+    for line in ["model: burda, conv, mlp, resnet", "prior: mog, standard_normal, uniform_sphere, vamp", "beta: constant, cyclical, linear", "trainer: cpu, ddp, default, gpu"]:
         assert line in result.stdout
     assert "mnist5k" in result.stdout
 
