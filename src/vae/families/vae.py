@@ -78,10 +78,12 @@ class VAEModel(Family):
         x_rep = x.expand(k, *x.shape).flatten(0, 1)  # (K * B, C, H, W)
 
         def log_px_z(z: Tensor) -> Tensor:  # z (K, B, D) -> log p(x|z) (K, B)
-            params = self.decoder(self.decoder_input(z.flatten(0, 1), y_rep))  # (K * B, C * params_per_pixel, H, W)
             # a posterior's gradient taken inside Lightning's test loop: autograd cannot save an inference-mode tensor
-            target = x_rep.clone() if x_rep.is_inference() and torch.is_grad_enabled() else x_rep
-            return self.likelihood.log_prob(params, target).view(k, batch)
+            # (the image, or the label a learned label code looks up)
+            copy = x_rep.is_inference() and torch.is_grad_enabled()
+            labels = y_rep.clone() if copy and y_rep is not None else y_rep
+            params = self.decoder(self.decoder_input(z.flatten(0, 1), labels))  # (K * B, C * params_per_pixel, H, W)
+            return self.likelihood.log_prob(params, x_rep.clone() if copy else x_rep).view(k, batch)
 
         h = self.features(x, y)  # (B, F)
         if self.posterior.needs_log_joint:  # it moves z along log p(x, z) (posterior=hamiltonian)
