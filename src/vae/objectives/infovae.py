@@ -14,7 +14,7 @@ from vae.draw import Draw
 from vae.errors import ConfigError, check_number
 from vae.objectives.base import Objective
 from vae.objectives.elbo import elbo_terms
-from vae.objectives.mmd import check_kernel, mmd
+from vae.objectives.mmd import check_kernel, mmd_to_prior
 from vae.schedules import Constant, Schedule
 
 
@@ -41,8 +41,7 @@ class InfoVAE(Objective):
     def __call__(self, draw: Draw, step: int) -> dict:
         assert self.sample_latents is not None, "build the objective with vae.assemble.build_objective"
         terms = elbo_terms(draw)
-        codes = draw.z.flatten(0, 1)  # (K * B, D): draws of the aggregate posterior
-        penalty = mmd(codes, self.sample_latents(len(codes)).to(codes.dtype), self.kernel, self.scale)
+        penalty = mmd_to_prior(draw.z, self.sample_latents, self.kernel, self.scale)
         beta = self.schedule.beta(step)
         kl_weight, mmd_weight = (1.0 - self.alpha) * beta, self.alpha + self.lam - 1.0
         terms["loss"] = terms["rec"] + kl_weight * terms["kl"] + mmd_weight * penalty  # (B,)

@@ -44,3 +44,10 @@ def mmd(codes: Tensor, prior: Tensor, kernel: str = "imq", scale: float = 1.0) -
     within_p = (kernel_matrix(prior, prior, kernel, scale) * off_diagonal).sum() / (n * (n - 1))
     across = kernel_matrix(codes, prior, kernel, scale).mean()
     return within_q + within_p - 2.0 * across
+
+
+def mmd_to_prior(draw_z: Tensor, sample_latents, kernel: str, scale: float) -> Tensor:
+    """MMD between a Draw's codes z (K, B, D), draws of the aggregate posterior, and as many prior draws
+    `sample_latents(n)` (the family's, which WAE and InfoVAE keep from `attach`): a scalar."""
+    codes = draw_z.flatten(0, 1)  # (K * B, D)
+    return mmd(codes, sample_latents(len(codes)).to(codes.dtype), kernel, scale)

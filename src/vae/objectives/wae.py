@@ -12,7 +12,7 @@ from vae.draw import Draw
 from vae.errors import check_number
 from vae.objectives.base import Objective, refuse_schedule
 from vae.objectives.elbo import elbo_terms
-from vae.objectives.mmd import check_kernel, mmd
+from vae.objectives.mmd import check_kernel, mmd_to_prior
 from vae.schedules import Schedule
 
 
@@ -35,8 +35,7 @@ class WAE(Objective):
     def __call__(self, draw: Draw, step: int) -> dict:
         assert self.sample_latents is not None, "build the objective with vae.assemble.build_objective"
         terms = elbo_terms(draw)
-        codes = draw.z.flatten(0, 1)  # (K * B, D): draws of the aggregate posterior
-        penalty = mmd(codes, self.sample_latents(len(codes)).to(codes.dtype), self.kernel, self.scale)
+        penalty = mmd_to_prior(draw.z, self.sample_latents, self.kernel, self.scale)
         terms["mmd"] = penalty
         terms["loss"] = terms["rec"] + self.lam * penalty  # (B,): the batch's penalty on every example
         return terms
