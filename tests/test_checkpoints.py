@@ -163,3 +163,17 @@ def test_eval_refuses_non_finite_weights(tmp_path):
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
     assert f"error: ckpt_path={tmp_path / 'nan.ckpt'} holds non-finite weights ({name} has NaN or inf)" in result.stderr
     assert not (tmp_path / "results.json").exists()
+
+
+def test_a_checkpoint_with_another_discriminator_names_the_objectives_setting(tmp_path):
+    """An objective's own parts (FactorVAE's discriminator) are weights too: a width change is named, not called damage."""
+    train(make_config(tmp_path / "a", [*TINY, "objective=factor_vae", "objective.discriminator_hidden=16"]))
+    checkpoint = tmp_path / "a" / "checkpoints" / "last.ckpt"
+
+    with pytest.raises(ConfigError) as error:
+        train(make_config(tmp_path / "b", [*TINY, "objective=factor_vae", f"ckpt_path={checkpoint}"]))
+    assert str(error.value).startswith(
+        f"ckpt_path={checkpoint} was trained with objective.discriminator_hidden=16, but this run has "
+        "objective.discriminator_hidden=256: add objective.discriminator_hidden=16"
+    )
+    assert not (tmp_path / "b" / "results.json").exists()

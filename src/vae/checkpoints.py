@@ -135,7 +135,8 @@ def check_fits(checkpoint: dict, state_dict: dict, cfg: DictConfig, path: str | 
     if describe(trained) != describe(cfg):
         needs, this_run = describe(trained), describe(cfg)
     else:
-        differ = differing_settings(trained, cfg)
+        # an objective's settings shape only its own parts (a discriminator): named when nothing else differs
+        differ = differing_settings(trained, cfg) or differing_settings(trained, cfg, RUN_SETTINGS - {"objective"})
         if not differ:
             raise ConfigError(f"ckpt_path={path} does not fit the config stored in it: the file is damaged")
         needs = " ".join(f"{key}={value}" for key, value, _ in differ)
@@ -156,13 +157,13 @@ RUN_SETTINGS = {"trainer", "logger", "callbacks", "paths", "hydra", "optimizer",
 DATA_RUN_SETTINGS = {"root", "batch_size", "download", "val_size", "test_size", "seed", "split_seed", "binarize", "path"}
 
 
-def differing_settings(trained: DictConfig, cfg: DictConfig) -> list[tuple[str, str, str]]:
+def differing_settings(trained: DictConfig, cfg: DictConfig, skip: set = RUN_SETTINGS) -> list[tuple[str, str, str]]:
     """(key, the checkpoint's value, this run's value) for each weight-shaping setting the two configs disagree on.
 
     Keys that follow another by interpolation in this run's config (`model.decoder.hidden_dim:
     ${model.encoder.hidden_dim}`) are left out: setting the one they follow is enough.
     """
-    theirs, ours = dict(shape_settings(trained)), dict(shape_settings(cfg))
+    theirs, ours = dict(shape_settings(trained, skip=skip)), dict(shape_settings(cfg, skip=skip))
     return [
         (key, compact(theirs.get(key)), compact(ours.get(key)))
         for key in dict.fromkeys([*theirs, *ours])
@@ -170,15 +171,15 @@ def differing_settings(trained: DictConfig, cfg: DictConfig) -> list[tuple[str, 
     ]
 
 
-def shape_settings(node: DictConfig, prefix: str = ""):
-    """(dotted key, resolved value) of each leaf that can shape the weights."""
+def shape_settings(node: DictConfig, prefix: str = "", skip: set = RUN_SETTINGS):
+    """(dotted key, resolved value) of each leaf that can shape the weights (top-level keys in `skip` cannot)."""
     for key in node:
         full = f"{prefix}{key}"
-        if (not prefix and key in RUN_SETTINGS) or (prefix == "data." and key in DATA_RUN_SETTINGS):
+        if (not prefix and key in skip) or (prefix == "data." and key in DATA_RUN_SETTINGS):
             continue
         value = node[key]
         if OmegaConf.is_dict(value):
-            yield from shape_settings(value, f"{full}.")
+            yield from shape_settings(value, f"{full}.", skip)
         else:
             yield full, OmegaConf.to_container(value, resolve=True) if OmegaConf.is_list(value) else value
 
