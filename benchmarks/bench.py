@@ -252,6 +252,7 @@ def alternated_bench(args) -> None:
             per_round = [a / b for a, b in zip(times[project], times[ref])]
             ratios[f"{project}_{ref}"] = statistics.median(per_round)
             print(f"{project} / {ref}: {ratios[f'{project}_{ref}']:.3f} (rounds: {' '.join(f'{r:.2f}' for r in per_round)})")
+    print("aten operations a step: " + "  ".join(f"{name} {ops:.1f}" for name, ops in out["aten_ops_per_step"].items()))
     print(f"alternated steps_per_call={n} " + " ".join(f"ratio_{key}={value:.3f}" for key, value in ratios.items()))
 
 

@@ -289,12 +289,12 @@ def alternated(args) -> None:
     def loader() -> TensorBatches:
         return TensorBatches(images, labels, size, EpochPermutation(len(images), True, args.seed), binarize=False)
 
-    def project(steps_per_call: int) -> float:
+    def project(steps_per_call: int, n: int = steps) -> float:
         config = OmegaConf.to_container(compose([*args.overrides, f"steps_per_call={steps_per_call}"]), resolve=True)
         trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                             enable_model_summary=False, num_sanity_val_steps=0, accelerator=device.type,
                             precision=args.precision, log_every_n_steps=cfg.trainer.log_every_n_steps,
-                            limit_train_batches=steps, limit_val_batches=0)  # fmt: skip
+                            limit_train_batches=n, limit_val_batches=0)  # fmt: skip
         system = VAE(config)
         if cfg.model.get("compile"):
             system.compile_maths()
@@ -302,7 +302,7 @@ def alternated(args) -> None:
         start = time.perf_counter()
         trainer.fit(system, datamodule=data)  # the system reads its data module's splits; batches of the same size
         sync(device)
-        return (time.perf_counter() - start) / steps * 1e3
+        return (time.perf_counter() - start) / n * 1e3
 
     compiled = torch.compile(lambda x: nets(x).mean())
 
@@ -327,7 +327,27 @@ def alternated(args) -> None:
     for _ in range(args.repeats):
         for name, run in cases.items():
             times[name].append(run())
-    print(json.dumps({"step_ms": times, "steps": steps}))
+    ops = {"naive": count_ops(lambda: raw(False)) / steps}  # a step's work, in a unit the clock does not drift in
+    for n in (1, args.steps_per_call):  # a fit's own setup cancels in the difference of two lengths
+        name = "project" if n == 1 else f"project_{n}"
+        ops[name] = (count_ops(lambda: project(n, steps)) - count_ops(lambda: project(n, steps // 2))) / (steps - steps // 2)
+    print(json.dumps({"step_ms": times, "steps": steps, "aten_ops_per_step": ops}))
+
+
+def count_ops(fn) -> int:
+    """How many aten operations `fn()` dispatches: a step's work in a unit the machine's load does not change."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        n = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            Count.n += 1
+            return func(*args, **(kwargs or {}))
+
+    with Count():
+        fn()
+    return Count.n
 
 
 def main() -> None:

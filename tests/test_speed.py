@@ -8,7 +8,7 @@ from hydra.utils import instantiate
 from conftest import ROOT, make_config
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from references import Nets, iwae  # noqa: E402
+from references import Nets, count_ops, iwae  # noqa: E402
 
 from vae.build import build_system  # noqa: E402
 from vae.metrics.likelihood import importance_weighted_log_likelihood  # noqa: E402
@@ -56,3 +56,10 @@ def test_the_benchmarks_raw_loop_computes_the_projects_elbo_and_log_px(tmp_path)
     with torch.no_grad():
         raw = iwae(nets, x, k=40, chunk_size=16 * 16)
     assert torch.allclose(raw, project, atol=1e-3)
+
+
+def test_the_benchs_operation_count_counts_each_dispatched_operation_once():
+    x = torch.ones(3, requires_grad=True)
+    assert count_ops(lambda: None) == 0
+    assert count_ops(lambda: x * 2 + 1) == 2  # mul, add
+    assert count_ops(lambda: (x * 2).sum().backward()) > count_ops(lambda: (x * 2).sum())  # the backward's own
