@@ -48,7 +48,7 @@ def test_the_readmes_cvae_run_draws_the_digit_of_each_label(run_cli, tmp_path, d
     """The README's command as written (`src/train.py family=cvae`: 50 epochs, about a minute on 2 CPU cores)."""
     import vae
 
-    result = run_cli("family=cvae", "hydra.run.dir=run")
+    result = run_cli("family=cvae", "hydra.run.dir=run", timeout=900)  # 30 s on a free machine; a loaded one is slower
     assert result.returncode == 0, result.stderr[-3000:]
     model = vae.load(tmp_path / "run" / "checkpoints" / "best.ckpt", device="cpu")
     net, accuracy = digit_classifier(model)
