@@ -8,7 +8,8 @@ p(zL) p(z(L-1)|zL) ... p(z1|z2) p(x|z1) with Gaussian p(z_l|z_(l+1)) = N(mu_p, s
 p(zL); the posterior follows the same path, q(zL|x) = N(mu_hat_L, sigma_hat_L^2) and below it
 q(z_l|z_(l+1), x) the precision-weighted merge of the two Gaussians (`merge_gaussians`, Eq. 18-19).
 Batch normalisation in the deterministic blocks is optional (family.batch_norm; Sec. 2.3 finds it,
-with KL warm-up, crucial for several layers). A Draw's z is the concatenation [z1, ..., zL] and its
+with KL warm-up, crucial for several layers), and so is a floor under every log-variance (family.logvar_floor,
+`soft_floor`; the paper's code bounds each variance below with softplus + eps). A Draw's z is the concatenation [z1, ..., zL] and its
 densities are the full hierarchical ones, so the ELBO, the IWAE bound and evaluation's log p(x)
 need nothing else. The paper's MNIST model: family=ladder model.hidden=[512,512] (the defaults here).
 """
@@ -41,6 +42,15 @@ def merge_gaussians(mu_hat: Tensor, logvar_hat: Tensor, mu_p: Tensor, logvar_p: 
     return mu_q, logvar_q
 
 
+def soft_floor(logvar: Tensor, floor: float | None) -> Tensor:
+    """floor + softplus(logvar - floor): a smooth lower bound, nearly the identity a few nats above the floor.
+
+    Why: a unit that no layer uses leaves p(z_l|z_(l+1))'s variance free to shrink, since q follows it at no KL;
+    a 300-epoch ladder drove one to log sigma^2 = -67 and then to a NaN. None leaves logvar as it is.
+    """
+    return logvar if floor is None else floor + nn.functional.softplus(logvar - floor)
+
+
 class Block(nn.Module):
     """h (..., D_in) -> `depth` times [Linear, optional BatchNorm, activation] -> (..., width).
 
@@ -62,22 +72,25 @@ class Block(nn.Module):
 class GaussianHead(nn.Module):
     """h (..., F) -> (mu, logvar) (..., D) each, float32: one diagonal Gaussian, as `posterior=gaussian` gives."""
 
-    def __init__(self, in_features: int, out_dim: int):
+    def __init__(self, in_features: int, out_dim: int, logvar_floor: float | None = None):
         super().__init__()
         self.linear = nn.Linear(in_features, 2 * out_dim)
+        self.logvar_floor = logvar_floor
 
     def forward(self, h: Tensor) -> tuple[Tensor, Tensor]:
         mu, logvar = self.linear(h).float().chunk(2, dim=-1)
-        return mu, logvar
+        return mu, soft_floor(logvar, self.logvar_floor)
 
 
 class TopDown(nn.Module):
     """p(z_l | z_(l+1)): z_(l+1) (..., D_(l+1)) -> block -> (mu_p, logvar_p) (..., D_l)."""
 
-    def __init__(self, upper: int, lower: int, width: int, depth: int, activation: str, batch_norm: bool):
+    def __init__(
+        self, upper: int, lower: int, width: int, depth: int, activation: str, batch_norm: bool, logvar_floor: float | None,
+    ):  # fmt: skip
         super().__init__()
         self.block = Block(upper, width, depth, activation, batch_norm)
-        self.head = GaussianHead(width, lower)
+        self.head = GaussianHead(width, lower, logvar_floor)
 
     def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
         return self.head(self.block(z))
@@ -90,7 +103,7 @@ class LadderModel(Hierarchy):
 
     def __init__(
         self, encoder, decoder, posterior, prior, likelihood, latents: list[int], widths: list[int],
-        depth: int = 2, activation: str = "relu", batch_norm: bool = True,
+        depth: int = 2, activation: str = "relu", batch_norm: bool = True, logvar_floor: float | None = None,
     ):  # fmt: skip
         super().__init__()
         self.encoder, self.decoder, self.posterior, self.prior, self.likelihood = encoder, decoder, posterior, prior, likelihood
@@ -99,11 +112,12 @@ class LadderModel(Hierarchy):
         if activation not in ACTIVATIONS:
             raise ConfigError(f"family.activation={activation} is unknown: choose one of {', '.join(ACTIVATIONS)}")
         self.batch_norm = bool(batch_norm)
+        self.logvar_floor = None if logvar_floor is None else float(logvar_floor)
         ins = [encoder.out_features, *widths[:-1]]  # what each block above layer 1 reads: d_(l-1)
         self.up = nn.ModuleList(Block(n_in, width, depth, activation, self.batch_norm) for n_in, width in zip(ins, widths))
-        self.up_heads = nn.ModuleList(GaussianHead(width, size) for width, size in zip(widths, self.sizes[1:]))
+        self.up_heads = nn.ModuleList(GaussianHead(width, size, self.logvar_floor) for width, size in zip(widths, self.sizes[1:]))
         pairs = zip(self.sizes, self.sizes[1:], widths)
-        self.down = nn.ModuleList(TopDown(upper, lower, width, depth, activation, self.batch_norm) for lower, upper, width in pairs)
+        self.down = nn.ModuleList(TopDown(upper, lower, width, depth, activation, self.batch_norm, self.logvar_floor) for lower, upper, width in pairs)
 
     @classmethod
     def from_config(cls, cfg: DictConfig, shape: tuple[int, int, int]) -> "LadderModel":
@@ -125,7 +139,8 @@ class LadderModel(Hierarchy):
     def bottom_up(self, x: Tensor) -> list[tuple[Tensor, Tensor]]:
         """x (B, C, H, W) -> [(mu_hat_l, logvar_hat_l) (B, D_l) each] for l = 1..L: the evidence of x for each layer."""
         d = self.encoder(x)  # (B, F): d_1
-        evidence = [self.posterior.base(d)]
+        mu, logvar = self.posterior.base(d)
+        evidence = [(mu, soft_floor(logvar, self.logvar_floor))]
         for block, head in zip(self.up, self.up_heads):
             d = block(d)  # (B, width_l): d_l
             evidence.append(head(d))
