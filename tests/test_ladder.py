@@ -3,7 +3,8 @@
 The merge against the closed-form product of two Gaussians and against a product normalised on a grid;
 a tiny ladder's densities and bound against a plain re-computation from its parameters with
 torch.distributions; gradients reach every parameter; the shapes of K draws and of ancestral draws;
-free bits against a hand-computed value; then a few training steps through the real config (ELBO with\nwarm-up, IWAE, free bits, batch norm on and off).
+free bits against a hand-computed value; the log-variance floor against its closed form; then a few training steps
+through the real config (ELBO with warm-up, IWAE, free bits, batch norm on and off).
 """
 
 import csv
@@ -20,7 +21,7 @@ from conftest import TINY, WITH_PICTURES, make_config
 from vae.draw import Draw
 from vae.errors import ConfigError, user_error_message
 from vae.evaluation import evaluate
-from vae.families.ladder import merge_gaussians
+from vae.families.ladder import merge_gaussians, soft_floor
 from vae.objectives.elbo import ELBO
 from vae.objectives.free_bits import free_bits_kl
 from vae.objectives.iwae import IWAE
@@ -74,6 +75,36 @@ def test_merge_stays_finite_where_one_side_is_certain():
     """Precisions of e^60 and e^-60 overflow no float32: the certain side wins, the other drops out."""
     mu_q, logvar_q = merge_gaussians(torch.tensor([1.0]), torch.tensor([-60.0]), torch.tensor([5.0]), torch.tensor([60.0]))
     assert float(mu_q) == pytest.approx(1.0) and float(logvar_q) == pytest.approx(-60.0)
+
+
+# --- the log-variance floor ---
+
+
+def test_soft_floor_is_floor_plus_softplus_and_nearly_the_identity_above_it():
+    x = torch.linspace(-80, 40, 1201, dtype=torch.float64, requires_grad=True)
+    floored = soft_floor(x, -10.0)
+    torch.testing.assert_close(floored, -10.0 + torch.log1p(torch.exp(x + 10.0)))  # the closed form, in float64
+    assert bool((floored >= -10.0).all())
+    above = x.detach() > 2.0  # 12 nats above the floor: within e^-12 of the identity
+    torch.testing.assert_close(floored.detach()[above], x.detach()[above], atol=1e-5, rtol=0)
+    (grad,) = torch.autograd.grad(floored.sum(), x)
+    torch.testing.assert_close(grad, torch.sigmoid(x.detach() + 10.0))  # d/dx softplus = sigmoid
+    assert soft_floor(x, None) is x
+
+
+def test_a_ladder_with_a_floor_keeps_every_log_variance_above_it_where_its_heads_push_far_below(tmp_path):
+    """What a 300-epoch run met (a prior log-variance of -67, then a NaN): with the floor, the draw stays finite."""
+    model = ladder(tmp_path, "family.logvar_floor=-3.0").eval()
+    with torch.no_grad():
+        for linear in [model.posterior.head, *(h.linear for h in model.up_heads), *(layer.head.linear for layer in model.down)]:
+            linear.bias[linear.out_features // 2 :] = -500.0  # the log-variance half of each head's output
+        evidence = model.bottom_up(binary_digits())
+        z_top = torch.randn(3, SIZES[-1])
+        priors = [layer(z_top if i == len(model.down) - 1 else torch.randn(3, SIZES[i + 1])) for i, layer in enumerate(model.down)]
+        draw = model.draw(binary_digits(), k=2)
+    for _, logvar in [*evidence, *priors]:
+        assert bool((logvar >= -3.0).all())
+    assert bool(torch.isfinite(draw.log_w).all())
 
 
 # --- a tiny ladder against a plain re-computation ---
