@@ -276,7 +276,7 @@ def alternated(args) -> None:
     import lightning as L
     from omegaconf import OmegaConf
 
-    from vae.data import EpochPermutation, TensorBatches
+    from vae.batches import EpochPermutation, TensorBatches
     from vae.system import VAE
 
     warnings.filterwarnings("ignore")

@@ -44,7 +44,7 @@ def write_idx_set(root: Path, class_name: str, n_train: int = 300, n_test: int =
 
     import torch
 
-    from vae.data import load_mnist5k
+    from vae.image_sources import load_mnist5k
 
     images, labels = load_mnist5k()
     raw = root / class_name / "raw"
@@ -61,7 +61,7 @@ def write_image_folder(root: Path, n_per_class: int = 20, size: int = 28) -> Pat
     """Colour PNGs made from real digits, laid out as root/<class>/<image>.png for ImageFolder."""
     from PIL import Image
 
-    from vae.data import load_mnist5k
+    from vae.image_sources import load_mnist5k
 
     images, labels = load_mnist5k()
     for digit in (3, 7):

@@ -4,8 +4,10 @@ import pytest
 import torch
 
 from conftest import write_idx_set, write_image_folder
-from vae.data import EpochPermutation, ImageData, TensorBatches, load_mnist5k
+from vae.batches import EpochPermutation, TensorBatches
+from vae.data import ImageData
 from vae.errors import ConfigError
+from vae.image_sources import load_mnist5k
 
 
 def test_mnist5k_is_5000_real_digits_split_and_shuffled():

@@ -162,7 +162,7 @@ class DiskDigits:
 def write_digits(folder, n: int = 300):
     import numpy as np
 
-    from vae.data import load_mnist5k
+    from vae.image_sources import load_mnist5k
 
     images, labels = load_mnist5k()
     folder.mkdir(parents=True)

@@ -16,7 +16,7 @@ import torch
 
 from background import finish, start, wait_for, wait_until
 from conftest import make_config
-from vae.data import EpochPermutation, TensorBatches
+from vae.batches import EpochPermutation, TensorBatches
 from vae.resume import log_on_into_the_wandb_run, resume_argv
 from vae.run_folder import hold
 

