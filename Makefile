@@ -24,7 +24,7 @@ train: $(VENV)/.installed ## Train on the embedded default data (ARGS="model=con
 	$(PY) src/train.py $(ARGS)
 
 test: $(VENV)/.installed ## The fast tests: maths and wiring on tiny models, no subprocess or long fit (under 3 minutes)
-	$(PY) -m pytest -q --durations=20 -m "not slow" tests
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q --durations=20 -m "not slow" tests  # tiny models: a second thread only contends
 
 test-full: $(VENV)/.installed ## Every test, the slow ones too (CLI subprocesses, DDP, the wheel, the zoo's full product), as CI runs them
 	$(PY) -m pytest -q --durations=20 tests
