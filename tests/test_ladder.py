@@ -205,6 +205,7 @@ def test_evaluation_reports_each_layer(tmp_path):
         (["posterior=iaf"], r"^family=ladder takes posterior=gaussian, not posterior=iaf"),
         (["prior=vamp", "prior.components=2"], r"^prior=vamp does not fit family=ladder: .* not to the top layer"),
         (["objective=beta_tcvae"], r"^objective=beta_tcvae does not fit family=ladder"),
+        (["family.logvar_floor=low"], r"^family.logvar_floor=low is invalid: it must be a finite number"),
     ],
 )
 def test_ladder_refuses_what_cannot_work_in_one_line(tmp_path, overrides, message):

@@ -8,11 +8,13 @@ p(zL) p(z(L-1)|zL) ... p(z1|z2) p(x|z1) with Gaussian p(z_l|z_(l+1)) = N(mu_p, s
 p(zL); the posterior follows the same path, q(zL|x) = N(mu_hat_L, sigma_hat_L^2) and below it
 q(z_l|z_(l+1), x) the precision-weighted merge of the two Gaussians (`merge_gaussians`, Eq. 18-19).
 Batch normalisation in the deterministic blocks is optional (family.batch_norm; Sec. 2.3 finds it,
-with KL warm-up, crucial for several layers), and so is a floor under every log-variance (family.logvar_floor,
-`soft_floor`; the paper's code bounds each variance below with softplus + eps). A Draw's z is the concatenation [z1, ..., zL] and its
-densities are the full hierarchical ones, so the ELBO, the IWAE bound and evaluation's log p(x)
+with KL warm-up, crucial for several layers), and so is a floor under every log-variance
+(family.logvar_floor, `soft_floor`; the paper's code bounds each variance below with softplus + eps).
+A Draw's z is the concatenation [z1, ..., zL] and its densities are the full hierarchical ones, so the ELBO, the IWAE bound and evaluation's log p(x)
 need nothing else. The paper's MNIST model: family=ladder model.hidden=[512,512] (the defaults here).
 """
+
+import math
 
 import torch
 from omegaconf import DictConfig
@@ -20,7 +22,7 @@ from torch import Tensor, nn
 
 from vae.distributions import log_normal, reparameterize
 from vae.draw import Draw
-from vae.errors import ConfigError, check_int
+from vae.errors import ConfigError, check_int, check_number
 from vae.families.base import layer_kl_name
 from vae.families.hierarchy import Hierarchy
 from vae.families.parts import gaussian_parts, option
@@ -112,7 +114,7 @@ class LadderModel(Hierarchy):
         if activation not in ACTIVATIONS:
             raise ConfigError(f"family.activation={activation} is unknown: choose one of {', '.join(ACTIVATIONS)}")
         self.batch_norm = bool(batch_norm)
-        self.logvar_floor = None if logvar_floor is None else float(logvar_floor)
+        self.logvar_floor = None if logvar_floor is None else check_number("family.logvar_floor", logvar_floor, -math.inf)
         ins = [encoder.out_features, *widths[:-1]]  # what each block above layer 1 reads: d_(l-1)
         self.up = nn.ModuleList(Block(n_in, width, depth, activation, self.batch_norm) for n_in, width in zip(ins, widths))
         self.up_heads = nn.ModuleList(GaussianHead(width, size, self.logvar_floor) for width, size in zip(widths, self.sizes[1:]))
