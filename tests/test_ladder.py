@@ -99,8 +99,7 @@ def test_a_ladder_with_a_floor_keeps_every_log_variance_above_it_where_its_heads
         for linear in [model.posterior.head, *(h.linear for h in model.up_heads), *(layer.head.linear for layer in model.down)]:
             linear.bias[linear.out_features // 2 :] = -500.0  # the log-variance half of each head's output
         evidence = model.bottom_up(binary_digits())
-        z_top = torch.randn(3, SIZES[-1])
-        priors = [layer(z_top if i == len(model.down) - 1 else torch.randn(3, SIZES[i + 1])) for i, layer in enumerate(model.down)]
+        priors = [layer(torch.randn(3, upper)) for layer, upper in zip(model.down, SIZES[1:])]  # p(z_l|z_(l+1))
         draw = model.draw(binary_digits(), k=2)
     for _, logvar in [*evidence, *priors]:
         assert bool((logvar >= -3.0).all())
